@@ -1,0 +1,229 @@
+"""Sessions: one open connection to one host, local or over SSH (Fabric).
+
+A session is opened once per host per run and reused by every command of that
+run. Both kinds take argv lists (see :mod:`opskit.remote.command`).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from opskit.errors import CommandFailed, HostUnreachable, RemoteError
+from opskit.remote import command as cmd
+
+
+@dataclass
+class CommandResult:
+    """What one command printed and how it exited."""
+
+    command: str
+    stdout: str
+    stderr: str
+    exit_code: int
+    duration_s: float
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+class Session(Protocol):
+    name: str
+    changed: bool
+
+    def open(self) -> None: ...
+    def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> CommandResult: ...
+    def close(self) -> None: ...
+
+
+class _PrefixWriter(io.TextIOBase):
+    """Writes complete lines to ``target`` prefixed with the host name (streaming output)."""
+
+    _lock = threading.Lock()
+
+    def __init__(self, host: str, target: IO[str], sink: list[str]) -> None:
+        self.host, self.target, self.sink, self.buf = host, target, sink, ""
+
+    def write(self, s: str) -> int:  # type: ignore[override]
+        self.sink.append(s)
+        self.buf += s
+        while "\n" in self.buf:
+            line, self.buf = self.buf.split("\n", 1)
+            with self._lock:
+                self.target.write(f"[{self.host}] {line}\n")
+                self.target.flush()
+        return len(s)
+
+    def flush(self) -> None:
+        if self.buf:
+            with self._lock:
+                self.target.write(f"[{self.host}] {self.buf}\n")
+            self.buf = ""
+
+
+class BaseSession:
+    """Shared bookkeeping: the deadline, the changed flag, the stream option."""
+
+    def __init__(self, name: str, *, deadline: float | None = None, stream: IO[str] | None = None) -> None:
+        self.name = name
+        self.changed = False
+        self.deadline = deadline
+        self.stream = stream
+        self.aborted = False
+
+    def mark_changed(self) -> None:
+        self.changed = True
+
+    def _timeout(self, timeout: float | None) -> float | None:
+        """The smaller of the command's own timeout and what is left of the host deadline."""
+        if self.deadline is None:
+            return timeout
+        left = max(0.1, self.deadline - time.monotonic())
+        return left if timeout is None else min(timeout, left)
+
+    def _finish(self, command: str, out: str, err: str, code: int, started: float, check: bool) -> CommandResult:
+        res = CommandResult(command, out, err, code, time.monotonic() - started)
+        if check and code != 0:
+            raise CommandFailed(self.name, command, code, err)
+        return res
+
+
+class LocalSession(BaseSession):
+    """Runs commands on this machine with subprocess, without a shell."""
+
+    def open(self) -> None:
+        return None
+
+    def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> CommandResult:
+        parts = cmd.check_argv(argv)
+        line = cmd.join(parts, env)
+        started = time.monotonic()
+        full_env = {**os.environ, **(env or {})}
+        data = stdin.encode() if isinstance(stdin, str) else stdin
+        try:
+            proc = subprocess.run(parts, input=data, capture_output=True, timeout=self._timeout(timeout),
+                                  env=full_env, stdin=None if data is not None else subprocess.DEVNULL)
+        except FileNotFoundError:
+            return self._finish(line, "", f"{parts[0]}: command not found", 127, started, check)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"{self.name}: `{line}` did not finish within its deadline") from None
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        if self.stream is not None:
+            w = _PrefixWriter(self.name, self.stream, [])
+            w.write(out)
+            w.flush()
+        return self._finish(line, out, err, proc.returncode, started, check)
+
+    def close(self) -> None:
+        return None
+
+
+class SshSession(BaseSession):
+    """One Fabric ``Connection`` to one host, opened once and reused."""
+
+    def __init__(self, name: str, address: str, *, user: str, port: int, key_file: str | None,
+                 known_hosts: str | None, strict_host_keys: bool, connect_timeout: float,
+                 deadline: float | None = None, stream: IO[str] | None = None) -> None:
+        super().__init__(name, deadline=deadline, stream=stream)
+        self.address, self.user, self.port = address, user, port
+        self.key_file, self.known_hosts, self.strict = key_file, known_hosts, strict_host_keys
+        self.connect_timeout = connect_timeout
+        self._conn = None
+
+    def open(self) -> None:
+        import paramiko
+        from fabric import Config, Connection
+
+        connect_kwargs = {
+            "banner_timeout": self.connect_timeout,
+            "auth_timeout": self.connect_timeout,
+            "channel_timeout": self.connect_timeout,
+            "allow_agent": False,
+        }
+        if self.key_file:
+            connect_kwargs["key_filename"] = [os.path.expanduser(self.key_file)]
+            connect_kwargs["look_for_keys"] = False
+        conn = Connection(self.address, user=self.user, port=self.port, connect_timeout=self.connect_timeout,
+                          connect_kwargs=connect_kwargs, config=Config(overrides={"load_ssh_configs": False}))
+        client = conn.client
+        if self.strict:
+            client.set_missing_host_key_policy(paramiko.RejectPolicy())
+            try:
+                if self.known_hosts:
+                    client.load_host_keys(os.path.expanduser(self.known_hosts))
+                else:
+                    client.load_system_host_keys()
+            except OSError as exc:
+                raise HostUnreachable(f"{self.name}: cannot read known_hosts {self.known_hosts}: {exc.strerror}") from None
+        else:
+            client.set_missing_host_key_policy(paramiko.WarningPolicy())
+        self._conn = conn
+        try:
+            conn.open()
+        except paramiko.BadHostKeyException:
+            raise HostUnreachable(f"{self.name}: host key of {self.address} does not match known_hosts") from None
+        except paramiko.SSHException as exc:
+            text = str(exc)
+            if "not found in known_hosts" in text:
+                text = f"host key of {self.address}:{self.port} is not in known_hosts (add it, or set strict_host_keys: false explicitly)"
+            raise HostUnreachable(f"{self.name}: {text}") from None
+        except (OSError, socket.timeout, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise HostUnreachable(f"{self.name}: cannot connect to {self.address}:{self.port}: {reason}") from None
+
+    def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> CommandResult:
+        from invoke.exceptions import CommandTimedOut
+
+        if self._conn is None:
+            self.open()
+        assert self._conn is not None
+        line = cmd.join(argv, env)
+        started = time.monotonic()
+        out_sink: list[str] = []
+        kwargs = {}
+        if self.stream is not None:
+            kwargs["out_stream"] = _PrefixWriter(self.name, self.stream, out_sink)
+        if stdin is not None:
+            kwargs["in_stream"] = io.StringIO(stdin if isinstance(stdin, str) else stdin.decode())
+        else:
+            kwargs["in_stream"] = False
+        try:
+            res = self._conn.run(line, hide=True, warn=True, timeout=self._timeout(timeout), pty=False, **kwargs)
+        except CommandTimedOut:
+            raise RemoteError(f"{self.name}: `{line}` did not finish within its deadline") from None
+        except (OSError, EOFError) as exc:
+            raise HostUnreachable(f"{self.name}: connection lost: {exc}") from None
+        except Exception as exc:  # paramiko raises a zoo of types when a transport dies
+            if self.aborted:
+                raise HostUnreachable(f"{self.name}: aborted at the host deadline") from None
+            import paramiko
+
+            if isinstance(exc, paramiko.SSHException):
+                raise HostUnreachable(f"{self.name}: connection lost: {exc}") from None
+            raise
+        return self._finish(line, res.stdout, res.stderr, res.exited, started, check)
+
+    def abort(self) -> None:
+        """Called from the watchdog at the host deadline: break any blocked read."""
+        self.aborted = True
+        self.close()
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # closing a half-dead transport must never raise
+                pass
