@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from opskit.errors import InventoryError
-from opskit.inventory.model import CURRENT_VERSION, Inventory
+from opskit.inventory.model import CURRENT_VERSION, Inventory, LinkError
 from opskit.inventory.upgrade import Moves, UpgradeError, translate, upgrade
 
 #: Used when no inventory is given on the command line or in $OPSKIT_INVENTORY.
@@ -104,6 +104,9 @@ def _format_validation(exc: ValidationError, source: str, lines: dict[tuple[Any,
     problems = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, LinkError):
+            loc = loc + tuple(cause.path)
         original = translate(loc, moves)
         line = _line_of(original, lines)
         where = f"{source}:{line}" if line else source
@@ -113,7 +116,7 @@ def _format_validation(exc: ValidationError, source: str, lines: dict[tuple[Any,
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
         field = _describe(original)
-        problems.append(f"{where}: {field}: {msg}")
+        problems.append(f"{where}: {field}: {msg}" if not msg.startswith(field) else f"{where}: {msg}")
     head = problems[0]
     more = "" if len(problems) == 1 else "\n  " + "\n  ".join(problems[1:])
     return head + more

@@ -55,6 +55,14 @@ AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
+class LinkError(ValueError):
+    """A cross-reference problem, with the document path it belongs to (for file:line errors)."""
+
+    def __init__(self, path: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
 
@@ -225,25 +233,27 @@ class Inventory(_Strict):
 
     @model_validator(mode="after")
     def _link(self) -> "Inventory":
-        for table in (self.hosts, self.orgs, self.nodes, self.channels):
+        tables = {"hosts": self.hosts, "orgs": self.orgs, "nodes": self.nodes, "channels": self.channels}
+        for section, table in tables.items():
             for key, item in table.items():
                 if item.name and item.name != key:
-                    raise ValueError(f"entry {key!r} has a different name: {item.name!r}")
+                    raise LinkError((section, key, "name"), f"entry {key!r} has a different name: {item.name!r}")
                 item.name = key
         for node in self.nodes.values():
             if node.host not in self.hosts:
-                raise ValueError(f"node {node.name!r} is on host {node.host!r}, which is not defined under hosts")
+                raise LinkError(("nodes", node.name, "host"), f"node {node.name!r} is on host {node.host!r}, which is not defined under hosts")
             if node.org is not None and node.org not in self.orgs:
-                raise ValueError(f"node {node.name!r} names org {node.org!r}, which is not defined under orgs")
+                raise LinkError(("nodes", node.name, "org"), f"node {node.name!r} names org {node.org!r}, which is not defined under orgs")
             for ch in node.channels:
                 if self.channels and ch not in self.channels:
-                    raise ValueError(f"node {node.name!r} names channel {ch!r}, which is not defined under channels")
+                    raise LinkError(("nodes", node.name, "channels"), f"node {node.name!r} names channel {ch!r}, which is not defined under channels")
         seen: dict[tuple[str, str], str] = {}
         for node in self.nodes.values():
             key = (node.host, node.container_name)
             if key in seen:
-                raise ValueError(
-                    f"nodes {seen[key]!r} and {node.name!r} both use container {node.container_name!r} on host {node.host!r}"
+                raise LinkError(
+                    ("nodes", node.name),
+                    f"nodes {seen[key]!r} and {node.name!r} both use container {node.container_name!r} on host {node.host!r}",
                 )
             seen[key] = node.name
         addresses: dict[tuple[str, int], str] = {}
@@ -252,12 +262,12 @@ class Inventory(_Strict):
                 continue
             key = (host.address, self.port_of(host))
             if key in addresses:
-                raise ValueError(f"hosts {addresses[key]!r} and {host.name!r} have the same address and port {key[0]}:{key[1]}")
+                raise LinkError(("hosts", host.name), f"hosts {addresses[key]!r} and {host.name!r} have the same address and port {key[0]}:{key[1]}")
             addresses[key] = host.name
         for ch in self.channels.values():
             for member in ch.orderers + ch.peers:
                 if member not in self.nodes:
-                    raise ValueError(f"channel {ch.name!r} lists node {member!r}, which is not defined under nodes")
+                    raise LinkError(("channels", ch.name), f"channel {ch.name!r} lists node {member!r}, which is not defined under nodes")
         return self
 
     # -- effective per-host settings -------------------------------------------------
