@@ -1,0 +1,96 @@
+"""Journals: an append-only record of a changing run, so an interrupted run can resume.
+
+Each line is one JSON event, written and fsync'ed *before* the action it
+announces (``phase: "begin"``) and after it (``phase: "done"`` or ``"failed"``).
+A re-run reads the journal, skips what is done and looks closely at anything
+begun but not done: that is where a crash or Ctrl-C happened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opskit.runlock import state_dir
+
+
+@dataclass
+class Event:
+    step: str
+    phase: str  # begin | done | failed | note
+    ts: float = field(default_factory=time.time)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Journal:
+    """One operation's journal file (e.g. one rollout over one inventory)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def for_operation(cls, inventory_name: str, operation: str) -> "Journal":
+        return cls(state_dir() / "journal" / inventory_name / f"{operation}.jsonl")
+
+    def _append(self, event: Event) -> None:
+        line = json.dumps({"ts": event.ts, "step": event.step, "phase": event.phase, "data": event.data},
+                          sort_keys=True, default=str)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def begin(self, step: str, **data: Any) -> None:
+        self._append(Event(step, "begin", data=data))
+
+    def done(self, step: str, **data: Any) -> None:
+        self._append(Event(step, "done", data=data))
+
+    def failed(self, step: str, **data: Any) -> None:
+        self._append(Event(step, "failed", data=data))
+
+    def note(self, step: str, **data: Any) -> None:
+        self._append(Event(step, "note", data=data))
+
+    def events(self) -> Iterator[Event]:
+        if not self.path.exists():
+            return
+        with open(self.path, encoding="utf-8") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    d = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line torn by a crash mid-write is ignored: its step is "begun" at most
+                yield Event(d["step"], d["phase"], d["ts"], d.get("data") or {})
+
+    def state(self) -> dict[str, Event]:
+        """The last event of every step."""
+        last: dict[str, Event] = {}
+        for e in self.events():
+            if e.phase != "note":
+                last[e.step] = e
+        return last
+
+    def done_steps(self) -> set[str]:
+        return {s for s, e in self.state().items() if e.phase == "done"}
+
+    def in_flight(self) -> list[str]:
+        """Steps begun and never finished: where the previous run stopped."""
+        return [s for s, e in self.state().items() if e.phase == "begin"]
+
+    def archive(self) -> Path | None:
+        """Move a finished journal aside so the next run starts fresh; returns the new path."""
+        if not self.path.exists():
+            return None
+        dest = self.path.with_suffix(f".{int(time.time())}.done.jsonl")
+        self.path.rename(dest)
+        return dest
