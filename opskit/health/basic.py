@@ -1,4 +1,4 @@
-"""First-cut fleet health: disk use, Docker engine reachability and container states.
+"""Host-level health checks: disk use, Docker engine reachability and container states.
 
 The checks are pure functions from collected :class:`HostFacts` to findings, so
 they are tested on real collected text as well as against the lab.
@@ -6,10 +6,9 @@ they are tested on real collected text as well as against the lab.
 
 from __future__ import annotations
 
-from opskit.health.facts import HostFacts, collect
+from opskit.health.facts import HostFacts
 from opskit.inventory.model import Host, Inventory
-from opskit.output.report import Finding, HostStatus, Report, Severity
-from opskit.remote.engine import Engine, EngineOptions
+from opskit.output.report import Finding, Severity
 
 
 def _human(n: float) -> str:
@@ -84,23 +83,3 @@ def docker_findings(inv: Inventory, host: Host, facts: HostFacts) -> list[Findin
         out.append(Finding("container", sev, f"{c.name} {c.state} ({c.status}), not in the inventory",
                            host=host.name, data={"state": c.state, "image": c.image, "unexpected": True}))
     return out
-
-
-def basic_health(inv: Inventory, hosts: list[Host], options: EngineOptions | None = None) -> Report:
-    """Check every host in parallel and return one report."""
-    report = Report(task="fleet.health", inventory=inv.source)
-
-    def work(session):  # type: ignore[no-untyped-def]
-        host = inv.hosts[session.name]
-        return collect(session, host_paths(inv, host))
-
-    with Engine(inv, options) as engine:
-        results = engine.run(hosts, work)
-    for host, res in zip(hosts, results):
-        report.hosts.append(res.outcome())
-        if res.status in (HostStatus.UNREACHABLE, HostStatus.FAILED) or res.value is None:
-            report.add(Finding("reachable", Severity.UNKNOWN, res.error or "no result", host=host.name))
-            continue
-        report.extend(disk_findings(inv, host, res.value))
-        report.extend(docker_findings(inv, host, res.value))
-    return report.finish()

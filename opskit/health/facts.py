@@ -14,7 +14,8 @@ from opskit.remote.session import BaseSession
 
 _SCRIPT = r"""
 T=""; command -v timeout >/dev/null 2>&1 && T="timeout 15"
-for p in "$@"; do
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  p="$1"; shift
   if [ -e "$p" ]; then
     echo "@@df $p"
     df -P -k "$p" 2>/dev/null | tail -n 1
@@ -23,11 +24,19 @@ for p in "$@"; do
     echo "@@missing $p"
   fi
 done
+[ "$1" = "--" ] && shift
 if command -v docker >/dev/null 2>&1; then
   if v=$($T docker info --format '{{.ServerVersion}}' 2>&1); then
     echo "@@docker $v"
-    echo "@@ps"
-    $T docker ps -a --no-trunc --format '{{json .}}'
+    ids=$($T docker ps -a -q --no-trunc)
+    echo "@@inspect"
+    if [ -n "$ids" ]; then
+      $T docker inspect --format '{{json .Name}}	{{json .State.Status}}	{{.RestartCount}}	{{if .State.Health}}{{json .State.Health.Status}}{{else}}""{{end}}	{{json .Config.Image}}	{{json .HostConfig.LogConfig}}	{{json .LogPath}}	{{json .State.StartedAt}}' $ids
+      echo "@@logsizes"
+      $T docker inspect --format '{{.LogPath}}' $ids | while read -r lp; do
+        if [ -n "$lp" ]; then s=$(stat -c %s "$lp" 2>/dev/null || echo -1); echo "$s $lp"; fi
+      done
+    fi
   else
     echo "@@dockererr"
     printf '%s\n' "$v" | tail -n 3
@@ -35,6 +44,18 @@ if command -v docker >/dev/null 2>&1; then
 else
   echo "@@nodocker"
 fi
+for spec in "$@"; do
+  node="${spec%%|*}"; url="${spec#*|}"
+  for path in metrics healthz; do
+    echo "@@ep $node $path"
+    if command -v curl >/dev/null 2>&1; then
+      curl -sS -m 5 -w '\n@@http %{http_code}\n' "$url/$path" 2>&1 || echo "@@http 000"
+    else
+      if body=$(wget -q -T 5 -O - "$url/$path" 2>&1); then printf '%s\n@@http 200\n' "$body"; else printf '%s\n@@http 000\n' "$body"; fi
+    fi
+  done
+done
+echo "@@end"
 """
 
 
@@ -65,12 +86,46 @@ class DiskUsage:
 class Container:
     name: str
     state: str
-    status: str
-    image: str
+    status: str = ""
+    image: str = ""
+    restart_count: int = 0
+    health: str = ""  # healthy | unhealthy | starting | "" (no healthcheck)
+    log_driver: str = ""
+    log_opts: dict[str, str] = field(default_factory=dict)
+    log_path: str = ""
+    log_size: int | None = None
+    started_at: str = ""
+
+    @property
+    def log_rotated(self) -> bool:
+        """json-file/local logs are bounded only with max-size (local rotates by default)."""
+        if self.log_driver == "local":
+            return True
+        if self.log_driver in ("json-file", ""):
+            return "max-size" in self.log_opts
+        return True  # journald, syslog, fluentd...: the daemon's files are not in the docker data root
 
     @classmethod
-    def from_ps(cls, row: dict[str, str]) -> "Container":
-        return cls(row.get("Names", "").split(",")[0], row.get("State", ""), row.get("Status", ""), row.get("Image", ""))
+    def from_inspect(cls, line: str) -> "Container":
+        parts = line.split("\t")
+        if len(parts) < 8:
+            raise ValueError("short inspect line")
+        name, state, restarts, health, image, logcfg, logpath, started = parts[:8]
+        cfg = json.loads(logcfg) or {}
+        return cls(
+            name=json.loads(name).lstrip("/"), state=json.loads(state), status=json.loads(state),
+            image=json.loads(image), restart_count=int(restarts or 0), health=json.loads(health),
+            log_driver=cfg.get("Type", ""), log_opts=cfg.get("Config") or {}, log_path=json.loads(logpath),
+            started_at=json.loads(started),
+        )
+
+
+@dataclass
+class Endpoint:
+    """One HTTP answer from a node's operations endpoint, fetched on the node's host."""
+
+    http_code: int
+    body: str
 
 
 @dataclass
@@ -81,6 +136,8 @@ class HostFacts:
     docker_version: str | None = None
     docker_error: str | None = None
     containers: list[Container] = field(default_factory=list)
+    endpoints: dict[tuple[str, str], Endpoint] = field(default_factory=dict)  # (node, "metrics"|"healthz")
+    complete: bool = False
 
     @property
     def docker_reachable(self) -> bool:
@@ -102,13 +159,23 @@ def parse_facts(output: str) -> HostFacts:
     facts = HostFacts()
     lines = output.splitlines()
     i = 0
+    section = ""
+    log_sizes: dict[str, int] = {}
+    ep_key: tuple[str, str] | None = None
+    ep_body: list[str] = []
     while i < len(lines):
         line = lines[i]
+        if ep_key is not None:
+            if line.startswith("@@http "):
+                code = line[7:].strip()
+                facts.endpoints[ep_key] = Endpoint(int(code) if code.isdigit() else 0, "\n".join(ep_body))
+                ep_key, ep_body = None, []
+            else:
+                ep_body.append(line)
+            i += 1
+            continue
         if line.startswith("@@df "):
-            path = line[5:]
-            blk = lines[i + 1] if i + 1 < len(lines) else ""
-            ino = lines[i + 2] if i + 2 < len(lines) else ""
-            du = _parse_df(path, blk, ino)
+            du = _parse_df(line[5:], lines[i + 1] if i + 1 < len(lines) else "", lines[i + 2] if i + 2 < len(lines) else "")
             if du:
                 facts.disks.append(du)
             i += 3
@@ -120,22 +187,47 @@ def parse_facts(output: str) -> HostFacts:
         elif line.startswith("@@docker "):
             facts.docker_version = line[9:].strip()
         elif line == "@@dockererr":
-            facts.docker_error = " ".join(l.strip() for l in lines[i + 1:] if l.strip())[:300] or "docker engine not reachable"
-            break
-        elif line == "@@ps":
-            for row in lines[i + 1:]:
-                row = row.strip()
-                if row.startswith("{"):
-                    try:
-                        facts.containers.append(Container.from_ps(json.loads(row)))
-                    except json.JSONDecodeError:
-                        pass
-            break
+            section = "dockererr"
+            facts.docker_error = ""
+        elif line in ("@@inspect", "@@ps", "@@logsizes"):
+            section = line[2:]
+        elif line.startswith("@@ep "):
+            _, node, path = line.split(" ", 2)
+            ep_key, ep_body, section = (node, path), [], ""
+        elif line == "@@end":
+            facts.complete = True
+            section = ""
+        elif section == "dockererr" and line.strip():
+            facts.docker_error = ((facts.docker_error or "") + " " + line.strip()).strip()[:300]
+        elif section == "inspect" and line.strip():
+            try:
+                facts.containers.append(Container.from_inspect(line))
+            except (ValueError, json.JSONDecodeError):
+                pass
+        elif section == "ps" and line.strip().startswith("{"):
+            try:
+                row = json.loads(line)
+                facts.containers.append(Container(row.get("Names", "").split(",")[0], row.get("State", ""),
+                                                  row.get("Status", ""), row.get("Image", "")))
+            except json.JSONDecodeError:
+                pass
+        elif section == "logsizes" and line.strip():
+            size, _, lp = line.partition(" ")
+            try:
+                log_sizes[lp] = int(size)
+            except ValueError:
+                pass
         i += 1
+    if facts.docker_error == "":
+        facts.docker_error = "docker engine not reachable"
+    for c in facts.containers:
+        if c.log_path in log_sizes and log_sizes[c.log_path] >= 0:
+            c.log_size = log_sizes[c.log_path]
     return facts
 
 
-def collect(session: BaseSession, paths: list[str]) -> HostFacts:
-    """Run the collection script on ``session`` for the given filesystem paths."""
-    res = session.run(script(_SCRIPT, *paths), check=False)
+def collect(session: BaseSession, paths: list[str], endpoints: dict[str, str] | None = None) -> HostFacts:
+    """Run the collection script on ``session``: ``paths`` for df, ``endpoints`` node -> operations base URL."""
+    specs = [f"{node}|{url.rstrip('/')}" for node, url in (endpoints or {}).items()]
+    res = session.run(script(_SCRIPT, *paths, "--", *specs), check=False)
     return parse_facts(res.stdout)

@@ -13,10 +13,15 @@ from opskit.tasks import runner
     "json": runner.JSON_HELP,
     "workers": "parallel hosts (default from the inventory, 32)",
     "timeout": "per-host deadline in seconds (default from the inventory, 60)",
+    "samples": "take K samples of every height (stall detection needs 2 or more)",
+    "interval": "seconds between samples (default 10)",
+    "textfile": "also write the findings as Prometheus metrics to this node_exporter textfile (atomic)",
+    "prometheus": "use the inventory's Prometheus for coverage and heights (default on; --no-prometheus)",
 })
-def health(c, inventory=None, select=None, json_=False, workers=None, timeout=None):
-    """Check disks, Docker and containers on every selected host in parallel (exit 0/1/2/3)."""
-    from opskit.health.basic import basic_health
+def health(c, inventory=None, select=None, json_=False, workers=None, timeout=None, samples=1, interval=10.0,
+           textfile=None, prometheus=True):
+    """Check containers, disks, logs, block heights/lag, Raft and monitoring on every selected host (exit 0/1/2/3)."""
+    from opskit.health.fleet import HealthOptions, fleet_health
     from opskit.inventory import select as sel
     from opskit.remote.engine import EngineOptions
 
@@ -26,5 +31,6 @@ def health(c, inventory=None, select=None, json_=False, workers=None, timeout=No
         opts = EngineOptions.from_inventory(
             inv, workers=int(workers) if workers else None, host_timeout=float(timeout) if timeout else None
         )
-        report = basic_health(inv, chosen.hosts, opts)
+        report = fleet_health(inv, chosen, opts, HealthOptions(samples=int(samples), interval=float(interval),
+                                                               textfile=textfile, use_prometheus=prometheus))
     runner.finish(report, json_)

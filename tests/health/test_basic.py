@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from opskit.health.basic import basic_health, disk_findings
+from opskit.health.basic import disk_findings
+from opskit.health.fleet import HealthOptions, fleet_health
+from opskit.inventory import select
 from opskit.health.facts import parse_facts
 from opskit.inventory import load_text
 from opskit.output.report import Severity
@@ -79,9 +81,9 @@ def test_checks_on_collected_text():
     assert cont["zookeeper0"].severity is Severity.CRITICAL and "missing" in cont["zookeeper0"].message
 
 
-def test_health_over_ssh_with_unreachable_host(ssh_fleet):
+def test_health_over_ssh_with_unreachable_host(ssh_fleet, tmp_path):
     inv = fleet_inventory(ssh_fleet, ("h1", "h2", "dead"), host_timeout=6)
-    report = basic_health(inv, list(inv.hosts.values()))
+    report = fleet_health(inv, select(inv), options=HealthOptions(state_file=tmp_path / 'restarts.json'))
     doc = report.to_dict()
     by_host = {h["host"]: h["status"] for h in doc["hosts"]}
     assert by_host == {"h1": "ok", "h2": "ok", "dead": "unreachable"}
