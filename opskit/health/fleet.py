@@ -37,6 +37,7 @@ class HealthOptions:
     use_prometheus: bool = True
     ledger_fallback: bool = True
     textfile: str | None = None
+    record_samples: bool = True  # feed fleet.forecast's own sample store with each run's df figures
     state_file: Path | None = None  # where restart counts are remembered between runs
 
 
@@ -80,6 +81,8 @@ def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions |
                 continue
             facts = res.value
             host_facts[host.name] = facts
+            if opts.record_samples:
+                _record_samples(host.name, facts)
             report.extend(disk_findings(inv, host, facts))
             report.extend(_containers(inv, host.name, facts, docker_findings(inv, host, facts), opts))
             if facts.docker_reachable:
@@ -109,6 +112,15 @@ def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions |
     if opts.textfile:
         write_textfile(report, opts.textfile)
     return report
+
+
+def _record_samples(host: str, facts: HostFacts) -> None:
+    from opskit.ledger.forecast import SampleStore
+
+    try:
+        SampleStore().append_disks(host, facts.disks)
+    except OSError:
+        pass  # a read-only home must not fail a health check
 
 
 def _lag_thresholds(inv: Inventory):  # type: ignore[no-untyped-def]
@@ -235,10 +247,8 @@ def _ledger_fallback(inv: Inventory, engine: Engine, views: dict[str, _NodeView]
     wanted = [v for v in views.values() if v.down and v.node.kind in LEDGER_KINDS]
     if not wanted:
         return []
-    try:
-        from opskit.ledger.remote import ledger_height_on_host
-    except ImportError:
-        return []
+    from opskit.ledger.remote import NodeLedger
+
     out: list[Finding] = []
     hosts = sorted({v.node.host for v in wanted})
 
@@ -248,10 +258,13 @@ def _ledger_fallback(inv: Inventory, engine: Engine, views: dict[str, _NodeView]
             if v.node.host != session.name:
                 continue
             for ch in inv.channels_of(v.node) or ["mychannel"]:
+                ledger = NodeLedger.for_node(session, inv, v.node, ch)
                 try:
-                    got.append(Height(v.node.name, ch, ledger_height_on_host(session, inv, v.node, ch), "ledger", v.node.host))
+                    got.append(Height(v.node.name, ch, int(ledger.height()["height"]), "ledger", v.node.host))
                 except Exception as exc:  # noqa: BLE001 - reported as a finding
-                    got.append(exc)
+                    got.append(f"{v.node.name} {ch}: {exc}")
+                finally:
+                    ledger.cleanup()
         return got
 
     for res in engine.run([inv.hosts[h] for h in hosts], work):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from invoke import task
 
 from opskit.tasks import runner
+from opskit.tasks.forecast_task import forecast  # noqa: F401  (fleet.forecast)
 
 
 @task(help={

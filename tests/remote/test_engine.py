@@ -138,3 +138,13 @@ def test_check_raises_command_failed():
         assert s.run(["sh", "-c", "exit 4"], check=False).exit_code == 4
         with pytest.raises(UnsafeValueError):
             s.run(["echo", "a\0b"])
+
+
+def test_stdin_is_passed_quickly_over_ssh(ssh_fleet):
+    inv = fleet_inventory(ssh_fleet, ("h1",))
+    data = "x" * 200_000 + "\n"
+    started = time.monotonic()
+    with Engine(inv) as engine:
+        res = engine.run(inv.hosts.values(), lambda s: s.run(["wc", "-c"], stdin=data).stdout.strip())
+    assert res[0].value == str(len(data)), res[0].error
+    assert time.monotonic() - started < 5
