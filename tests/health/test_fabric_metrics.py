@@ -63,7 +63,10 @@ def test_phase2_orderer3_down_lag_from_its_ledger():
     heights = [Height(n, "mychannel", _metrics("phase2_orderer3_down", n).heights["mychannel"], "operations")
                for n in ("orderer1", "orderer2", "orderer4")]
     assert (SNAP / "phase2_orderer3_down" / "metrics" / "orderer3.metrics.unreachable.txt").exists()
-    heights.append(Height("orderer3", "mychannel", 35, "ledger"))  # figure from its block files (tests/ledger checks it)
+    from opskit.ledger import blockfile
+
+    ledger = SNAP.parent / "ledgers" / "orderer3_lagging_h35" / "mychannel"
+    heights.append(Height("orderer3", "mychannel", blockfile.height(str(ledger))["height"], "ledger"))
     f = {x.node: x for x in lag_findings(heights, th, down={"orderer3"})}
     assert [f[n].data["height"] for n in ("orderer1", "orderer2", "orderer4")] == [43, 43, 43]
     assert all(f[n].severity is Severity.OK for n in ("orderer1", "orderer2", "orderer4"))
