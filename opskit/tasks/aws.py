@@ -1,0 +1,351 @@
+"""aws.*: ECR repositories, ECS deployments that notice rollbacks, MSK configurations and clusters.
+
+boto3 is imported inside the task bodies only (``inv --list`` stays fast). Credentials come
+from boto3's chain; the inventory's ``aws:`` section gives region, profile and endpoint URL.
+Exit codes: 0 ok, 1 warning, 2 failed (deployment FAILED / rolled back / timed out),
+3 bad input or unknown resource (nothing changed). ``--plan`` shows what would change.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from invoke import task
+
+from opskit.tasks import runner
+
+PLAN_HELP = "show what would change, change nothing"
+TIMEOUT_HELP = "deadline for the rollout/operation, e.g. 90s, 20m, 1h30m"
+INTERVAL_HELP = "seconds between two status requests"
+
+
+def _setup(inventory: str | None) -> tuple[Any, Any]:
+    from opskit.aws.session import Aws, AwsTarget
+
+    inv = runner.inventory(inventory)
+    return Aws(AwsTarget.from_inventory(inv)), inv
+
+
+def _report(name: str, inv: Any, aws: Any, plan: bool) -> Any:
+    from opskit.output.report import Report
+
+    return Report(task=name, inventory=inv.source, meta={"aws": aws.target.describe(), "plan": bool(plan)})
+
+
+def _add(report: Any, check: str, severity: int, message: str, **data: Any) -> None:
+    from opskit.output.report import Finding, Severity
+
+    report.add(Finding(check=check, severity=Severity(severity), message=message, data=data))
+
+
+def _plan_lines(report: Any, check: str, lines: list[str], notes: list[str] | None = None) -> None:
+    for line in lines:
+        _add(report, check, 0, f"would {line}" if report.meta.get("plan") else line)
+    for note in notes or []:
+        _add(report, f"{check}.note", 0, note)
+
+
+def _progress(title: str) -> Any:
+    from opskit.aws.poll import Progress
+
+    return Progress(title)
+
+
+# =========================================================================== ECR
+@task(help={
+    "repo": "repository name, e.g. team/app",
+    "lifecycle_keep": "keep the newest N images, expire older ones (default 30)",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_keep=30):
+    """Make sure an ECR repository exists with a lifecycle policy (exit 0/3)."""
+    from opskit.aws.ecr import ensure_repository
+    from opskit.aws.errors import BadInput
+
+    with runner.task_errors():
+        try:
+            keep = int(lifecycle_keep)
+        except (TypeError, ValueError):
+            raise BadInput(f"--lifecycle-keep must be a number, got {lifecycle_keep!r}") from None
+        aws, inv = _setup(inventory)
+        report = _report("aws.ecr-ensure", inv, aws, plan)
+        result = ensure_repository(aws, repo, keep=keep, plan=plan)
+        if result.changes:
+            _plan_lines(report, "ecr.repository", result.changes)
+        else:
+            _add(report, "ecr.repository", 0, f"{repo} exists with a policy keeping {keep} images: unchanged",
+                 uri=result.uri)
+        report.meta["repository_uri"] = result.uri
+    runner.finish(report, json_)
+
+
+# =========================================================================== ECS
+def _rollout_finding(report: Any, result: Any, image: str | None = None) -> None:
+    from opskit.aws.poll import fmt_duration
+
+    if result.noop:
+        _add(report, "ecs.deploy", 0, f"service {result.service} already runs {result.task_definition}: unchanged",
+             task_definition=result.task_definition)
+        return
+    _add(report, "ecs.deploy", 0,
+         f"service {result.service} runs {result.task_definition}" + (f" ({image})" if image else "")
+         + f": deployment {result.deployment_id} {result.state}, {result.running}/{result.desired} tasks, "
+           f"in {fmt_duration(result.elapsed_s)}",
+         task_definition=result.task_definition, deployment_id=result.deployment_id, state=result.state)
+
+
+def _failure_finding(report: Any, exc: Any) -> None:
+    _add(report, "ecs.deploy", 2, str(exc), rolled_back_to=exc.rolled_back_to, state=exc.state)
+
+
+@task(help={
+    "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
+    "image": "IMAGE:TAG (a release tag, not latest) or IMAGE@sha256:...",
+    "container": "container to change (needed when the task definition has several)",
+    "ssm_path": "set the container's secrets from every SSM parameter directly under this path",
+    "timeout": TIMEOUT_HELP + " (default 20m)", "interval": INTERVAL_HELP + " (default 10)",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, ssm_path=None, image,
+               container=None, timeout="20m", interval="10"):
+    """Deploy an image: copy the task definition, register, update the service, watch the rollout (exit 0/2/3)."""
+    from opskit.aws import ecs
+    from opskit.aws.errors import DeploymentFailed
+    from opskit.aws.poll import parse_duration
+
+    with runner.task_errors():
+        deadline = parse_duration(timeout, what="--timeout")
+        every = parse_duration(interval, what="--interval")
+        ecs.parse_image(image)  # bad image: exit 3 before any AWS call
+        aws, inv = _setup(inventory)
+        report = _report("aws.ecs-deploy", inv, aws, plan)
+        the_plan = ecs.plan_deploy(aws, cluster, service, image, container=container, ssm_path=ssm_path)
+        for w in the_plan.warnings:
+            _add(report, "ecs.taskdef", 1, w)
+        if plan or the_plan.noop:
+            _plan_lines(report, "ecs.deploy", the_plan.changes())
+            runner.finish(report, json_)
+            return
+        progress = _progress(f"{service}")
+        try:
+            result = ecs.deploy(aws, the_plan, timeout=deadline, interval=every, progress=progress)
+            _rollout_finding(report, result, image)
+        except DeploymentFailed as exc:
+            _failure_finding(report, exc)
+        finally:
+            progress.close()
+    runner.finish(report, json_)
+
+
+@task(help={
+    "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
+    "to_revision": "task definition revision (of the service's family) to go back to",
+    "timeout": TIMEOUT_HELP + " (default 20m)", "interval": INTERVAL_HELP + " (default 10)",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def ecs_rollback(c, cluster, service, *, inventory=None, json_=False, plan=False, to_revision, timeout="20m",
+                 interval="10"):
+    """Point the service back at an earlier revision and watch that rollout (exit 0/2/3)."""
+    from opskit.aws import ecs
+    from opskit.aws.errors import DeploymentFailed
+    from opskit.aws.poll import parse_duration
+
+    with runner.task_errors():
+        deadline = parse_duration(timeout, what="--timeout")
+        every = parse_duration(interval, what="--interval")
+        aws, inv = _setup(inventory)
+        report = _report("aws.ecs-rollback", inv, aws, plan)
+        the_plan = ecs.plan_rollback(aws, cluster, service, to_revision)
+        if plan or the_plan.noop:
+            _plan_lines(report, "ecs.rollback", the_plan.changes())
+            runner.finish(report, json_)
+            return
+        progress = _progress(f"{service}")
+        try:
+            _rollout_finding(report, ecs.rollback(aws, the_plan, timeout=deadline, interval=every, progress=progress))
+        except DeploymentFailed as exc:
+            _failure_finding(report, exc)
+        finally:
+            progress.close()
+    runner.finish(report, json_)
+
+
+@task(help={
+    "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
+    "plan": PLAN_HELP + " (read-only task: nothing)", "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def ecs_status(c, cluster, service, *, inventory=None, json_=False, plan=False):
+    """Show the service's deployments and rollout states (exit 0 ok, 1 in progress, 2 failed, 3 unknown)."""
+    from opskit.aws import ecs
+
+    with runner.task_errors():
+        aws, inv = _setup(inventory)
+        report = _report("aws.ecs-status", inv, aws, plan)
+        if plan:
+            _add(report, "ecs.status", 0, "read-only task: nothing would change")
+            runner.finish(report, json_)
+            return
+        st = ecs.service_status(aws, cluster, service)
+        for sev, message in st.verdicts():
+            _add(report, "ecs.service", sev, message)
+        for d in st.deployments:
+            _add(report, "ecs.deployment", 0,
+                 f"{d.status} {d.id} {d.task_definition} {d.rollout_state or '-'}: {d.running}/{d.desired} running, "
+                 f"{d.pending} pending, {d.failed} failed" + (f" ({d.reason})" if d.reason else ""),
+                 id=d.id, status=d.status, task_definition=d.task_definition, rollout_state=d.rollout_state)
+        report.meta.update({"task_definition": st.task_definition, "events": st.events})
+    runner.finish(report, json_)
+
+
+# =========================================================================== MSK
+@task(iterable=["set_"], help={
+    "name": "configuration name", "kafka_version": "Kafka version, e.g. 3.6.0",
+    "brokers": "broker count of the clusters that will use it (checks replication factors)",
+    "set": "KEY=VALUE server property (repeat); auto.create.topics.enable is required",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def msk_config(c, name, kafka_version, brokers, *, inventory=None, json_=False, plan=False, set_=None):
+    """Create an MSK configuration, or a new revision when its properties changed (exit 0/3)."""
+    from opskit.aws import msk
+    from opskit.aws.errors import BadInput
+
+    with runner.task_errors():
+        try:
+            count = int(brokers)
+        except (TypeError, ValueError):
+            raise BadInput(f"--brokers must be a number, got {brokers!r}") from None
+        props = msk.parse_sets(set_ or [])
+        msk.validate_properties(props, count)  # bad input: exit 3 before any AWS call
+        aws, inv = _setup(inventory)
+        report = _report("aws.msk-config", inv, aws, plan)
+        result = msk.ensure_configuration(aws, name, kafka_version, count, props, plan=plan)
+        if result.action == "unchanged":
+            _add(report, "msk.configuration", 0, f"{name} revision {result.revision} already has these properties",
+                 arn=result.arn, revision=result.revision)
+        else:
+            _plan_lines(report, "msk.configuration", result.changes)
+            if not plan:
+                _add(report, "msk.configuration", 0, f"{name} {result.action}: revision {result.revision}",
+                     arn=result.arn, revision=result.revision)
+        for note in result.notes:
+            _add(report, "msk.configuration.note", 0, note)
+    runner.finish(report, json_)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@task(help={
+    "name": "cluster name", "kafka_version": "Kafka version, e.g. 3.6.0", "brokers": "number of brokers",
+    "subnets": "2 or 3 client subnets in different AZs (comma separated)",
+    "security_groups": "security groups (comma separated)", "broker_type": "default kafka.m5.large",
+    "storage": "EBS GiB per broker (default 100)", "auth": "iam (default), scram or tls",
+    "tls_ca": "ACM Private CA ARN(s) for --auth tls (comma separated)",
+    "configuration": "MSK configuration NAME or ARN, optionally :REVISION (default latest)",
+    "timeout": TIMEOUT_HELP + " (default 90m)", "interval": INTERVAL_HELP + " (default 30)",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inventory=None, json_=False, plan=False,
+               broker_type="kafka.m5.large", storage=100, auth="iam", tls_ca=None, configuration=None,
+               timeout="90m", interval="30"):
+    """Create an MSK cluster (TLS, IAM/SCRAM/TLS auth, a configuration) and poll until ACTIVE (exit 0/2/3)."""
+    from opskit.aws import msk
+    from opskit.aws.errors import BadInput, DeploymentFailed
+    from opskit.aws.poll import parse_duration
+
+    with runner.task_errors():
+        deadline = parse_duration(timeout, what="--timeout")
+        every = parse_duration(interval, what="--interval")
+        try:
+            count, gib = int(brokers), int(storage)
+        except (TypeError, ValueError):
+            raise BadInput("--brokers and --storage must be numbers") from None
+        spec = msk.ClusterSpec(name=name, kafka_version=kafka_version, brokers=count, subnets=_split(subnets),
+                               security_groups=_split(security_groups), broker_type=broker_type, storage_gib=gib,
+                               auth=auth, tls_ca_arns=_split(tls_ca), configuration=configuration)
+        aws, inv = _setup(inventory)
+        report = _report("aws.msk-create", inv, aws, plan)
+        the_plan = msk.plan_create(aws, spec)
+        _plan_lines(report, "msk.cluster", the_plan.changes() if plan or the_plan.existing else [], the_plan.notes)
+        if plan:
+            runner.finish(report, json_)
+            return
+        progress = _progress(name)
+        try:
+            info, created = msk.create_cluster(aws, the_plan, timeout=deadline, interval=every, progress=progress)
+            _add(report, "msk.cluster", 0, f"cluster {name} is {info.get('State')}"
+                 + (" (created)" if created else ""), arn=info.get("ClusterArn"), created=created)
+        except DeploymentFailed as exc:
+            _add(report, "msk.cluster", 2, str(exc), state=exc.state)
+        finally:
+            progress.close()
+    runner.finish(report, json_)
+
+
+@task(help={
+    "cluster": "cluster name or ARN", "configuration": "MSK configuration NAME or ARN, optionally :REVISION",
+    "revision": "configuration revision (default: latest)",
+    "timeout": TIMEOUT_HELP + " (default 120m)", "interval": INTERVAL_HELP + " (default 30)",
+    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def msk_update_config(c, cluster, configuration, *, inventory=None, json_=False, plan=False, revision=None,
+                      timeout="120m", interval="30"):
+    """Apply a configuration revision to a cluster and poll the operation until done (exit 0/2/3)."""
+    from opskit.aws import msk
+    from opskit.aws.errors import BadInput, DeploymentFailed
+    from opskit.aws.poll import parse_duration
+
+    with runner.task_errors():
+        deadline = parse_duration(timeout, what="--timeout")
+        every = parse_duration(interval, what="--interval")
+        try:
+            rev = int(revision) if revision is not None else None
+        except (TypeError, ValueError):
+            raise BadInput(f"--revision must be a number, got {revision!r}") from None
+        aws, inv = _setup(inventory)
+        report = _report("aws.msk-update-config", inv, aws, plan)
+        the_plan = msk.plan_update_config(aws, cluster, configuration, rev)
+        _plan_lines(report, "msk.update", the_plan.changes(), the_plan.notes)
+        if plan or the_plan.noop:
+            runner.finish(report, json_)
+            return
+        progress = _progress(str(the_plan.cluster.get("ClusterName")))
+        try:
+            msk.update_config(aws, the_plan, timeout=deadline, interval=every, progress=progress)
+            _add(report, "msk.update", 0, f"cluster {the_plan.cluster.get('ClusterName')} uses {the_plan.name} "
+                 f"revision {the_plan.revision}: UPDATE_COMPLETE, ACTIVE")
+        except DeploymentFailed as exc:
+            _add(report, "msk.update", 2, str(exc), state=exc.state)
+        finally:
+            progress.close()
+    runner.finish(report, json_)
+
+
+@task(help={
+    "cluster": "cluster name or ARN", "auth": "iam, scram, tls or plaintext (default: the cluster's mode)",
+    "plan": PLAN_HELP + " (read-only task: nothing)", "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+})
+def msk_brokers(c, cluster, *, inventory=None, json_=False, plan=False, auth=None):
+    """Print the bootstrap broker string for the cluster's client auth mode (stdout: just the string)."""
+    from opskit.aws import msk
+
+    with runner.task_errors():
+        aws, inv = _setup(inventory)
+        report = _report("aws.msk-brokers", inv, aws, plan)
+        if plan:
+            _add(report, "msk.brokers", 0, "read-only task: nothing would change")
+            runner.finish(report, json_)
+            return
+        b = msk.bootstrap_brokers(aws, cluster, auth)
+    note = (f"auth {b.auth}; reachable only from inside the cluster's VPC (subnets {', '.join(b.subnets)})"
+            if b.subnets else f"auth {b.auth}; reachable only from inside the cluster's VPC")
+    if json_:
+        _add(report, "msk.brokers", 0, note, brokers=b.brokers, auth=b.auth, others=b.others, subnets=b.subnets)
+        runner.finish(report, True)
+        return
+    print(b.brokers)
+    print(f"opskit: {note}", file=sys.stderr)
+    for mode, value in b.others.items():
+        print(f"opskit: also enabled, {mode}: {value}", file=sys.stderr)
