@@ -24,8 +24,35 @@ _KEY_RE = re.compile(
     re.S,
 )
 _ALG_RE = re.compile(r"\balgorithm\s+\"?(?P<alg>[A-Za-z0-9.-]+)\"?\s*;")
-_SECRET_RE = re.compile(r'\bsecret\s+"(?P<secret>[A-Za-z0-9+/=\s]*)"\s*;')
-_COMMENT_RE = re.compile(r"(#[^\n]*|//[^\n]*|/\*.*?\*/)", re.S)
+_SECRET_RE = re.compile(r'\bsecret\s+"(?P<secret>[^"]*)"\s*;')
+
+
+def _strip_comments(text: str) -> str:
+    """Remove #, // and /* */ comments outside quoted strings (a base64 secret may contain "//")."""
+    out: list[str] = []
+    i, n, quoted = 0, len(text), False
+    while i < n:
+        ch = text[i]
+        if quoted:
+            out.append(ch)
+            if ch == '"':
+                quoted = False
+            i += 1
+        elif ch == '"':
+            quoted = True
+            out.append(ch)
+            i += 1
+        elif ch == "#" or text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            j = text.find("*/", i + 2)
+            i = n if j < 0 else j + 2
+            out.append(" ")
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -52,7 +79,7 @@ class TsigKey:
 
 def parse_keys(text: str, source: str = "<text>") -> dict[str, TsigKey]:
     """Every key statement in ``text`` (BIND syntax), by name."""
-    clean = _COMMENT_RE.sub(" ", text)
+    clean = _strip_comments(text)
     out: dict[str, TsigKey] = {}
     for m in _KEY_RE.finditer(clean):
         name, body = m.group("name").rstrip("."), m.group("body")
