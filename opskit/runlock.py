@@ -23,6 +23,10 @@ from pathlib import Path
 from opskit.errors import LockHeld
 
 
+#: Set by a process that holds a lock for the child it starts (the cron wrapper): the lock file's path.
+INHERITED_ENV = "OPSKIT_LOCK_HELD"
+
+
 def state_dir() -> Path:
     """Where opskit keeps locks, journals and samples on the machine it runs on."""
     return Path(os.environ.get("OPSKIT_STATE_DIR") or Path.home() / ".opskit")
@@ -67,6 +71,15 @@ class Lock:
 def fleet_lock(inventory_source: str, task: str, scope: str = "fleet") -> Iterator[Lock]:
     """Hold the lock for ``inventory_source``/``scope`` or raise :class:`LockHeld` (exit 3) naming its holder."""
     path = lock_path(inventory_source, scope)
+    if os.environ.get(INHERITED_ENV) == str(path):
+        # our parent (the cron wrapper) holds this very lock for us
+        fd0 = os.open(path, os.O_RDONLY)
+        try:
+            holder = _read(fd0)
+        finally:
+            os.close(fd0)
+        yield Lock(path, holder or Holder(os.getppid(), task, socket.gethostname(), "", inventory_source), None)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:

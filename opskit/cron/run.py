@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from opskit.errors import LockHeld
-from opskit.runlock import fleet_lock
+from opskit.runlock import INHERITED_ENV, fleet_lock
 
 
 def _logger(log_dir: Path, name: str) -> logging.Logger:
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         with fleet_lock(args.inventory, f"cron:{args.name}", scope=args.lock_scope or args.name) as lock:
             if lock.took_over:
                 record["took_over_stale_lock"] = lock.took_over.describe()
-            env = {**os.environ, "OPSKIT_INVENTORY": args.inventory}
+            env = {**os.environ, "OPSKIT_INVENTORY": args.inventory, INHERITED_ENV: str(lock.path)}
             proc = subprocess.run([sys.executable, "-m", "opskit", *task], capture_output=True, text=True, env=env)
             record["exit_code"] = proc.returncode
             try:

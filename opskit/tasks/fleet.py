@@ -6,6 +6,7 @@ from invoke import task
 
 from opskit.tasks import runner
 from opskit.tasks.forecast_task import forecast  # noqa: F401  (fleet.forecast)
+from opskit.tasks.probe_task import probe  # noqa: F401  (fleet.probe)
 
 
 @task(help={

@@ -13,6 +13,12 @@ Harness control (POST): ``/lab/advance?blocks=N[&channel=CH]``, ``/lab/stall``, 
 ``/lab/garbage[?value=0]``, ``/lab/healthz?fail=component:reason`` (no ``fail`` = healthy again),
 ``/lab/log?bytes=N``, ``/lab/leader?value=0|1[&channel=CH]``, ``/lab/cluster?active=N[&size=N]``,
 ``/lab/auto?interval=SECONDS``, ``GET /lab/state``.
+
+Transactions (for the tools-container stand-in ``peer_cli.py``; see docs/lab-standins.md): an orderer takes
+``POST /lab/tx?channel=CH`` (JSON body with ``txid``) like a broadcast and writes one block holding the tx;
+``GET /lab/tx?channel=CH&txid=ID`` says in which block the tx is (the deliver analogue); ``GET /lab/getinfo?channel=CH``
+gives what ``peer channel getinfo`` prints. Fault: ``POST /lab/txmode?mode=normal|refuse|drop`` (refuse = answer
+SERVICE_UNAVAILABLE; drop = answer SUCCESS but never write the tx into a block; a stalled orderer drops too).
 """
 
 from __future__ import annotations
@@ -121,6 +127,15 @@ class Chain:
             self.height, self.current_hash = 0, ""
         self._sig = sig
 
+    def append_envelope(self, envelope: bytes):
+        """Append one block holding ``envelope`` (a real transaction sent by the cli stand-in); return its BlockInfo."""
+        if self.files():
+            blockfile.truncate_partial_tail(self.dir)
+        info = blockfile.ChainWriter(self.dir, style=self.style).append([envelope])
+        self._sig = None
+        self.refresh()
+        return info
+
     def append(self, blocks: int, mspid: str) -> list:
         """Append ``blocks`` hash-chained blocks of one (unsigned) transaction each; return their BlockInfos."""
         if self.files():
@@ -173,6 +188,9 @@ class Node:
         self.cluster_size = args.cluster_size
         self.active_nodes = args.active_nodes if args.active_nodes is not None else args.cluster_size
         self.chains: dict[str, Chain] = {}
+        self.tx_mode = "normal"          # orderers: normal | refuse | drop (POST /lab/txmode)
+        self.tx_counts = {"received": 0, "ordered": 0, "refused": 0, "dropped": 0}
+        self.tx_blocks: dict[str, dict[str, int]] = {}   # channel -> txid -> block number (this process's txs)
         self.leader: dict[str, int] = {}
         self.leader_changes: dict[str, int] = {}
         self.module = {"orderer": "orderer.consensus.etcdraft", "peer": "kvledger"}.get(self.kind, self.kind)
@@ -218,6 +236,48 @@ class Node:
                 LOG.write("orderer.consensus.etcdraft", "writeBlock", "INFO",
                           f"Writing block [{info.number}] (Raft index: {info.number + 5}) to ledger "
                           f"channel={chain.channel} node={self.args.node_id}")
+
+    # -- transactions (orderers)
+    def order_tx(self, channel: str, body: bytes) -> tuple[int, dict]:
+        """A broadcast: ``(http_code, {"status": ..., "info": ...})`` with Fabric's status names."""
+        try:
+            tx = json.loads(body or b"{}")
+            txid = str(tx["txid"])
+        except (ValueError, KeyError, TypeError):
+            return 400, {"status": "BAD_REQUEST", "info": "body must be JSON with a txid"}
+        with self.lock:
+            self.tx_counts["received"] += 1
+            if channel not in self.chains:
+                return 404, {"status": "NOT_FOUND", "info": f"channel {channel} not found"}
+            if self.tx_mode == "refuse":
+                self.tx_counts["refused"] += 1
+                LOG.write("orderer.common.broadcast", "ProcessMessage", "WARN",
+                          f"[channel: {channel}] Rejecting broadcast of normal message because of error: "
+                          "lab: this orderer refuses transactions")
+                return 503, {"status": "SERVICE_UNAVAILABLE", "info": "lab: this orderer refuses transactions"}
+            if self.tx_mode == "drop" or self.stalled:
+                self.tx_counts["dropped"] += 1   # acknowledged, never ordered
+                return 200, {"status": "SUCCESS", "info": ""}
+            envelope = blockfile.make_envelope(channel, json.dumps(tx, sort_keys=True).encode(), tx_id=txid)
+            info = self.chains[channel].append_envelope(envelope)
+            self.tx_blocks.setdefault(channel, {})[txid] = info.number
+            self.tx_counts["ordered"] += 1
+            LOG.write("orderer.consensus.etcdraft", "writeBlock", "INFO",
+                      f"Writing block [{info.number}] (Raft index: {info.number + 5}) to ledger "
+                      f"channel={channel} node={self.args.node_id}")
+            return 200, {"status": "SUCCESS", "info": ""}
+
+    def tx_block(self, channel: str, txid: str) -> int | None:
+        with self.lock:
+            return self.tx_blocks.get(channel, {}).get(txid)
+
+    def getinfo(self, channel: str) -> dict:
+        with self.lock:
+            if channel not in self.chains:
+                raise KeyError(f"channel {channel} not found")
+            info = blockfile.height(self.chains[channel].dir)
+        return {"height": info["height"], "currentBlockHash": info["currentBlockHash"],
+                "previousBlockHash": info["previousBlockHash"]}
 
     def heights(self) -> dict[str, int]:
         with self.lock:  # a scrape during an advance sees the height before or after it, never half of it
@@ -348,7 +408,18 @@ def make_handler(node: Node):
             elif path == "/lab/state":
                 self._json(200, {"name": node.args.name, "kind": node.kind, "stalled": node.stalled,
                                  "garbage": node.garbage, "heights": node.heights(), "leader": node.leader,
-                                 "failed_checks": node.failed_checks, "auto_interval": node.auto_interval})
+                                 "failed_checks": node.failed_checks, "auto_interval": node.auto_interval,
+                                 "tx_mode": node.tx_mode, "tx": dict(node.tx_counts)})
+            elif path == "/lab/tx" and node.kind == "orderer":
+                q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                block = node.tx_block(q.get("channel", ""), q.get("txid", ""))
+                self._json(200, {"found": block is not None, "block": block})
+            elif path == "/lab/getinfo" and ops:
+                q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                try:
+                    self._json(200, node.getinfo(q.get("channel", "")))
+                except KeyError as exc:
+                    self._json(404, {"error": str(exc.args[0])})
             elif path == "/" and not ops:
                 self._json(200, {"name": node.args.name, "kind": node.kind, "standin": True})
             else:
@@ -372,9 +443,11 @@ def make_handler(node: Node):
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             fails = parse_qs(url.query).get("fail", [])
             length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
+            body = self.rfile.read(length) if length else b""
             action = url.path.removeprefix("/lab/")
+            if action == "tx" and node.kind == "orderer":
+                code, answer = node.order_tx(q.get("channel", ""), body)
+                return self._json(code, answer)
             try:
                 result = self._control(action, q, fails)
             except (KeyError, ValueError) as exc:
@@ -432,6 +505,14 @@ def make_handler(node: Node):
                 LOG.write("orderer.consensus.etcdraft", "lab", "INFO",
                           f"lab: active nodes {node.active_nodes} of {node.cluster_size}")
                 return {"active_nodes": node.active_nodes, "cluster_size": node.cluster_size}
+            if action == "txmode" and node.kind == "orderer":
+                mode = q.get("mode", "normal")
+                if mode not in ("normal", "refuse", "drop"):
+                    raise ValueError("mode must be normal, refuse or drop")
+                node.tx_mode = mode
+                LOG.write("orderer.common.broadcast", "lab", "WARN" if mode != "normal" else "INFO",
+                          f"lab: transactions mode {mode}")
+                return {"tx_mode": mode, "tx": dict(node.tx_counts)}
             if action == "auto" and ledger:
                 node.auto_interval = float(q.get("interval", "0"))
                 LOG.write(node.module, "lab", "INFO", f"lab: auto-advance every {node.auto_interval:g}s")
