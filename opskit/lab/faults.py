@@ -12,6 +12,7 @@ next test a broken lab. Undo waits until the thing works again (a condition with
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -159,6 +160,19 @@ def stop_docker(lab: "Lab", host: str) -> Fault:
     return _record(lab, Fault("stop_docker", host, undo, data={"containers": running}))
 
 
+def stop_node_exporter(lab: "Lab", host: str) -> Fault:
+    """The host's node_exporter is stopped: Prometheus sees its target down (the host vanishes from Grafana)."""
+    h = lab.host(host)
+    h.stop_node_exporter()
+    wait_for(lambda: not port_open(h.address, 9100), timeout=10, what=f"node_exporter of {host} to stop")
+
+    def undo() -> None:
+        h.start_node_exporter()
+        h.wait_node_exporter()
+
+    return _record(lab, Fault("stop_node_exporter", host, undo))
+
+
 def stop_container(lab: "Lab", node: str) -> Fault:
     """A node's container is stopped (``docker stop``); undo starts it again and waits until it answers."""
     n = lab.node(node)
@@ -255,3 +269,24 @@ def advance_chain(lab: "Lab", node: str, blocks: int = 1, channel: str | None = 
     from opskit.lab.standin.launch import control
 
     return control(lab.operations_url(node), "advance", blocks=blocks, channel=channel)
+
+
+def level_chains(lab: "Lab", channel: str = "mychannel") -> dict[str, int]:
+    """Not a fault: bring every orderer and peer stand-in up to the highest height on ``channel``.
+
+    Stand-ins do not replicate blocks to each other, so a test that advanced some chains leaves lag
+    behind; the per-test fixture calls this so the next test starts from a level fleet.
+    """
+    from opskit.lab.standin.launch import get
+
+    heights: dict[str, int] = {}
+    for n in lab.topology.nodes:
+        if n.kind in ("orderer", "peer"):
+            code, body = get(lab.operations_url(n.name), "/lab/state", timeout=5)
+            if code == 200:
+                heights[n.name] = int(json.loads(body)["heights"].get(channel, 0))
+    top = max(heights.values(), default=0)
+    for name, h in heights.items():
+        if h < top:
+            advance_chain(lab, name, blocks=top - h, channel=channel)
+    return {name: top for name in heights}

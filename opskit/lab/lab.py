@@ -507,6 +507,10 @@ class Lab:
             },
             "hosts": hosts, "orgs": orgs, "nodes": nodes, "channels": channels,
         }
+        if self.config.fleet:
+            # the peer CLI stand-in's built-in chaincode (docs/load.md): what load.tx and cron's load job invoke
+            doc["chaincode"] = {"name": "opskitcc", "channel": APP_CHANNEL, "invoke_args": ["invoke", "a", "b", "1"],
+                                "query_args": ["query", "a"]}
         if self.config.services:
             doc["monitoring"] = {"prometheus_url": f"http://{self.gateway}:{PROMETHEUS_PORT}"}
             doc["aws"] = {"region": "eu-central-1", "endpoint_url": self.moto.url}
@@ -597,6 +601,8 @@ class Lab:
                 found.append(f"{name}: sshd stopped (SIGSTOP)")
             if not h.dockerd_up():
                 found.append(f"{name}: Docker engine down")
+            if not port_open(h.address, NODE_EXPORTER_PORT, timeout=0.5):
+                found.append(f"{name}: node_exporter not answering")
             if mounted_at(h.disk_mnt):
                 st = os.statvfs(h.disk_mnt)
                 used = (st.f_blocks - st.f_bfree) * st.f_frsize
@@ -615,8 +621,12 @@ class Lab:
                         continue
                     if code != 200:
                         found.append(f"{n.name}: /lab/state HTTP {code}")
-                    elif json.loads(body).get("stalled"):
-                        found.append(f"{n.name}: chain stalled")
+                    else:
+                        state = json.loads(body)
+                        if state.get("stalled"):
+                            found.append(f"{n.name}: chain stalled")
+                        if state.get("tx_mode", "normal") != "normal":
+                            found.append(f"{n.name}: transaction fault left on ({state['tx_mode']})")
             for host in self.topology.hosts:
                 if not self.hosts[host].dockerd_up():
                     continue

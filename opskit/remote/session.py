@@ -195,6 +195,9 @@ class SshSession(BaseSession):
             raise HostUnreachable(f"{self.name}: {text}") from None
         except (OSError, socket.timeout, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            errors = getattr(exc, "errors", None)  # paramiko's NoValidConnectionsError: {addr: OSError}
+            if isinstance(errors, dict) and errors:
+                reason = "; ".join(sorted({getattr(e, "strerror", None) or str(e) for e in errors.values()}))
             raise HostUnreachable(f"{self.name}: cannot connect to {self.address}:{self.port}: {reason}") from None
 
     def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,

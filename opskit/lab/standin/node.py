@@ -48,6 +48,20 @@ sys.path[:0] = [HERE, os.path.normpath(os.path.join(HERE, "..", "..", "ledger"))
 import blockfile  # noqa: E402
 
 
+
+class _Server(ThreadingHTTPServer):
+    """HTTPServer.server_bind looks up the host's FQDN; in the lab that waits on DNS. Skip it."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        import socketserver
+
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
 def ledger_chains_dir(kind: str, data_root: str) -> str:
     """Directory holding ``<channel>/blockfile_NNNNNN`` for this kind, at Fabric's real layout."""
     if kind == "orderer":
@@ -583,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
     for port in [args.port, *args.extra_port]:
         if not port:
             continue
-        server = ThreadingHTTPServer((args.listen, port), make_handler(node))
+        server = _Server((args.listen, port), make_handler(node))
         server.daemon_threads = True
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         servers.append(server)

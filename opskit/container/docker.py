@@ -1,0 +1,152 @@
+"""The ``docker`` CLI on a node's host, through one remote session: argv lists only, explicit timeouts.
+
+A :class:`DockerHost` wraps the run's session for one host with a lock (several nodes of a batch may share
+a host) and maps failures to opskit errors: a command that exits non-zero is a :class:`DockerError`; a
+command that does not finish in time or a lost connection is :class:`HostTrouble` (the session is dropped so
+that the next use reconnects instead of hanging on a dead transport).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opskit.container.config import ContainerConfig, ImageDefaults
+from opskit.errors import CommandFailed, HostUnreachable, OpskitError, RemoteError
+from opskit.inventory.model import Host
+from opskit.remote.command import script
+from opskit.remote.session import BaseSession, CommandResult
+
+READ_TIMEOUT = 30.0
+STEP_TIMEOUT = 120.0
+COPY_TIMEOUT = 3600.0
+
+
+class DockerError(OpskitError):
+    """A docker command on a host failed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)
+
+
+class HostTrouble(OpskitError):
+    """A host stopped answering (or could not be reached) in the middle of a run."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, exit_code=2)
+
+
+class DockerHost:
+    """``docker`` on one host. ``session_factory`` gives the (re)opened session of the run's engine."""
+
+    def __init__(self, host: Host, session_factory: Any, timeout_scale: float = 1.0) -> None:
+        self.host = host
+        self._factory = session_factory
+        self._session: BaseSession | None = None
+        self.lock = threading.RLock()
+        self.env = {"DOCKER_HOST": host.docker_host} if host.docker_host else None
+        self.scale = timeout_scale
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def session(self) -> BaseSession:
+        if self._session is None or getattr(self._session, "aborted", False):
+            try:
+                self._session = self._factory(self.host)
+            except HostUnreachable as exc:
+                raise HostTrouble(str(exc)) from None
+            except Exception as exc:  # paramiko and socket errors while connecting
+                raise HostTrouble(f"{self.host.name}: cannot connect: {type(exc).__name__}: {exc}") from None
+        return self._session
+
+    def _drop(self) -> None:
+        s, self._session = self._session, None
+        if s is not None:
+            abort = getattr(s, "abort", None)
+            try:
+                (abort or s.close)()
+            except Exception:  # a dying transport must not hide the real error
+                pass
+
+    def run(self, argv: Sequence[str], *, timeout: float = STEP_TIMEOUT, check: bool = True,
+            env: Mapping[str, str] | None = None) -> CommandResult:
+        with self.lock:
+            session = self.session()
+            try:
+                res = session.run(list(argv), timeout=timeout * self.scale, check=False, env=env)
+            except HostUnreachable as exc:
+                self._drop()
+                raise HostTrouble(f"{self.host.name}: {exc}") from None
+            except CommandFailed:
+                raise
+            except RemoteError as exc:
+                self._drop()
+                raise HostTrouble(f"{self.host.name} stopped answering: {exc}") from None
+        if check and res.exit_code != 0:
+            tail = (res.stderr.strip().splitlines() or [res.stdout.strip()])[-1:]
+            raise DockerError(f"{self.host.name}: `{res.command[:200]}` exited {res.exit_code}"
+                              + (f": {tail[0]}" if tail and tail[0] else ""))
+        return res
+
+    def docker(self, *args: str, timeout: float = STEP_TIMEOUT, check: bool = True) -> CommandResult:
+        return self.run(["docker", *args], timeout=timeout, check=check, env=self.env)
+
+    def sh(self, text: str, *args: str, timeout: float = STEP_TIMEOUT, check: bool = True) -> CommandResult:
+        """A constant shell script with ``args`` as "$1".. (DOCKER_HOST passed through the environment)."""
+        return self.run(script(text, *args), timeout=timeout, check=check, env=self.env)
+
+    # -- reads -------------------------------------------------------------------------------------------
+    def inspect_raw(self, name: str) -> dict[str, Any] | None:
+        res = self.docker("container", "inspect", name, timeout=READ_TIMEOUT, check=False)
+        if res.exit_code != 0:
+            if "No such" in res.stderr or "no such" in res.stderr:
+                return None
+            raise DockerError(f"{self.host.name}: docker inspect {name} failed: {res.stderr.strip()[-300:]}")
+        docs = json.loads(res.stdout or "[]")
+        return docs[0] if docs else None
+
+    def inspect(self, name: str) -> ContainerConfig | None:
+        doc = self.inspect_raw(name)
+        if doc is None:
+            return None
+        cfg = ContainerConfig.from_inspect(doc)
+        if cfg.hostname == cfg.id[:12]:
+            cfg.hostname = ""  # docker's default (the short ID) is not a setting to carry over
+        return cfg
+
+    def image(self, ref: str) -> ImageDefaults | None:
+        res = self.docker("image", "inspect", ref, timeout=READ_TIMEOUT, check=False)
+        if res.exit_code != 0:
+            return None
+        docs = json.loads(res.stdout or "[]")
+        return ImageDefaults.from_inspect(docs[0], ref) if docs else None
+
+    def pull(self, ref: str, timeout: float = 600.0) -> tuple[bool, str]:
+        res = self.docker("pull", "--quiet", ref, timeout=timeout, check=False)
+        return res.exit_code == 0, (res.stderr.strip().splitlines() or [""])[-1]
+
+    def volume_exists(self, name: str) -> dict[str, Any] | None:
+        res = self.docker("volume", "inspect", name, timeout=READ_TIMEOUT, check=False)
+        if res.exit_code != 0:
+            return None
+        docs = json.loads(res.stdout or "[]")
+        return docs[0] if docs else None
+
+    def ps_names(self) -> dict[str, str]:
+        """container name -> state, every container on the host."""
+        res = self.docker("ps", "-a", "--format", "{{.Names}}\t{{.State}}", timeout=READ_TIMEOUT)
+        out = {}
+        for line in res.stdout.splitlines():
+            name, _, state = line.partition("\t")
+            if name:
+                out[name] = state
+        return out
+
+    def logs_tail(self, name: str, lines: int = 5) -> str:
+        res = self.docker("logs", "--tail", str(lines), name, timeout=READ_TIMEOUT, check=False)
+        text = (res.stdout + res.stderr).strip()
+        return text[-600:]

@@ -1,0 +1,73 @@
+"""Shared option handling of container.* and rollout.* (kept light: no heavy imports at load time)."""
+
+from __future__ import annotations
+
+import sys
+
+COMMON_HELP = {
+    "inventory": "inventory YAML (default: $OPSKIT_INVENTORY, else inventories/local.yaml)",
+    "json": "print one JSON document instead of a table",
+    "dry_run": "read everything, print the plan per node (container changes, compose diff) and change nothing",
+    "backup": "back up the node's data paths to a tarball on its host first (default: orderers only)",
+    "no_backup": "no backup, not even for orderers",
+    "backup_dir": "where backups go on the node's host (default /var/backups/opskit)",
+    "keep_old": "keep the old container (stopped, renamed NAME-opskit-kept-<time>) instead of removing it",
+    "max_lag": "blocks behind the channel's best a recreated node may be and still pass (default 2)",
+    "gate_timeout": "seconds for a recreated node to be healthy and caught up (default 120)",
+    "settle": "seconds a recreated container must stay up before it passes (default 2)",
+    "batch": "containers changed at once (default 1); quorum and org rules still apply",
+    "progress": "print progress lines on stderr even when it is not a terminal",
+}
+
+
+def options(backup=None, backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0, batch=1,
+            dry_run=False):  # type: ignore[no-untyped-def]
+    from opskit.container.gate import GateOptions
+    from opskit.container.recreate import RecreateOptions
+
+    o = RecreateOptions(backup=backup, keep_old=bool(keep_old), batch=int(batch), dry_run=bool(dry_run),
+                        gate=GateOptions(timeout=float(gate_timeout), max_lag=int(max_lag), settle=float(settle)))
+    if backup_dir:
+        o.backup_dir = backup_dir
+    return o
+
+
+def progress(enabled: bool, as_json: bool):  # type: ignore[no-untyped-def]
+    from opskit.container.recreate import Progress
+
+    return Progress(enabled=True if enabled else None)
+
+
+def print_plan(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    """For --dry-run (and changes): per node the container changes and the compose diff, before the table."""
+    if as_json:
+        return
+    for f in report.findings:
+        plan = f.data.get("plan") or {}
+        if not plan or f.data.get("status") != "planned":
+            continue
+        print(f"== {f.node} on {f.host} ({plan.get('container')})")
+        from opskit.container.config import Difference
+
+        for ch in plan.get("changes", []):
+            print(f"   {Difference(ch['key'], ch['current'], ch['desired']).describe()}")
+        if plan.get("copy"):
+            for path, vol in plan["copy"].items():
+                print(f"   copy {path} -> new volume {vol}")
+        if plan.get("backup"):
+            print("   back up data paths first")
+        for note in plan.get("notes", []):
+            print(f"   note: {note}")
+        if plan.get("compose_diff"):
+            print(plan["compose_diff"].rstrip("\n"))
+    if report.meta.get("batches") is not None:
+        print("batches: " + " | ".join(", ".join(b) for b in report.meta["batches"]) if report.meta["batches"]
+              else "batches: none (nothing to change)")
+    sys.stdout.flush()
+
+
+def _short(v) -> str:  # type: ignore[no-untyped-def]
+    import json
+
+    text = v if isinstance(v, str) else json.dumps(v, sort_keys=True)
+    return text if len(text) <= 200 else text[:197] + "..."
