@@ -271,22 +271,27 @@ def advance_chain(lab: "Lab", node: str, blocks: int = 1, channel: str | None = 
     return control(lab.operations_url(node), "advance", blocks=blocks, channel=channel)
 
 
-def level_chains(lab: "Lab", channel: str = "mychannel") -> dict[str, int]:
-    """Not a fault: bring every orderer and peer stand-in up to the highest height on ``channel``.
+def level_chains(lab: "Lab") -> dict[str, int]:
+    """Not a fault: bring every orderer and peer stand-in up to the highest height of each of its channels.
 
     Stand-ins do not replicate blocks to each other, so a test that advanced some chains leaves lag
     behind; the per-test fixture calls this so the next test starts from a level fleet.
+    Returns the height per channel.
     """
     from opskit.lab.standin.launch import get
 
-    heights: dict[str, int] = {}
+    heights: dict[str, dict[str, int]] = {}
     for n in lab.topology.nodes:
         if n.kind in ("orderer", "peer"):
             code, body = get(lab.operations_url(n.name), "/lab/state", timeout=5)
             if code == 200:
-                heights[n.name] = int(json.loads(body)["heights"].get(channel, 0))
-    top = max(heights.values(), default=0)
-    for name, h in heights.items():
-        if h < top:
-            advance_chain(lab, name, blocks=top - h, channel=channel)
-    return {name: top for name in heights}
+                heights[n.name] = {ch: int(h) for ch, h in json.loads(body)["heights"].items()}
+    top: dict[str, int] = {}
+    for chans in heights.values():
+        for ch, h in chans.items():
+            top[ch] = max(top.get(ch, 0), h)
+    for name, chans in heights.items():
+        for ch, h in chans.items():
+            if h < top[ch]:
+                advance_chain(lab, name, blocks=top[ch] - h, channel=ch)
+    return top
