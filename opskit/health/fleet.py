@@ -37,6 +37,7 @@ class HealthOptions:
     use_prometheus: bool = True
     ledger_fallback: bool = True
     textfile: str | None = None
+    getinfo: bool = False  # also ask `peer channel getinfo` in the tools (cli) container for each peer
     record_samples: bool = True  # feed fleet.forecast's own sample store with each run's df figures
     state_file: Path | None = None  # where restart counts are remembered between runs
 
@@ -101,6 +102,8 @@ def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions |
             report.extend(_prometheus(inv, sel, views))
         if opts.ledger_fallback:
             report.extend(_ledger_fallback(inv, engine, views))
+        if opts.getinfo:
+            report.extend(_getinfo(inv, engine, views))
 
     heights = [h for v in views.values() for h in v.heights]
     down = {name for name, v in views.items() if v.down}
@@ -273,6 +276,58 @@ def _ledger_fallback(inv: Inventory, engine: Engine, views: dict[str, _NodeView]
                 views[item.node].heights.append(item)
             else:
                 out.append(Finding("ledger", Severity.UNKNOWN, f"could not read block files: {item}", host=res.host))
+    return out
+
+
+PEER_PORT = 7051
+
+
+def _getinfo(inv: Inventory, engine: Engine, views: dict[str, _NodeView]) -> list[Finding]:
+    """Heights from `peer channel getinfo` run in the fleet's tools container, one call per peer and channel.
+
+    The peer is addressed as ``CORE_PEER_ADDRESS=<its host's address>:7051`` (or its first port) with its
+    org's MSP id; TLS settings of a real fleet's cli container are taken from the container's own environment.
+    A peer whose operations endpoint already gave a height keeps it; the getinfo figure is added as a second
+    source only where the endpoint gave none.
+    """
+    from opskit.health.fabric_metrics import parse_getinfo
+
+    cli = next((n for n in inv.nodes.values() if n.kind is NodeKind.CLI), None)
+    peers = [v for v in views.values() if v.node.kind is NodeKind.PEER]
+    if cli is None or not peers:
+        return [Finding("getinfo", Severity.UNKNOWN, "no cli (tools) container in the inventory to run peer channel getinfo")] if peers else []
+
+    def work(session):  # type: ignore[no-untyped-def]
+        got: list[Height | Finding] = []
+        for v in peers:
+            port = next((p for p in v.node.ports if p == PEER_PORT), v.node.ports[0] if v.node.ports else PEER_PORT)
+            address = f"{inv.hosts[v.node.host].address}:{port}"
+            env = ["-e", f"CORE_PEER_ADDRESS={address}"]
+            if v.node.org and v.node.org in inv.orgs:
+                env += ["-e", f"CORE_PEER_LOCALMSPID={inv.orgs[v.node.org].msp_id}"]
+            for ch in inv.channels_of(v.node):
+                res = session.run(["docker", "exec", *env, cli.container_name, "peer", "channel", "getinfo", "-c", ch],
+                                  check=False, timeout=30)
+                try:
+                    info = parse_getinfo(res.stdout + "\n" + res.stderr)
+                    got.append(Height(v.node.name, ch, info.height, "getinfo", v.node.host))
+                except NodeOutputError as exc:
+                    got.append(Finding("getinfo", Severity.UNKNOWN, f"{ch}: {exc}", host=v.node.host, node=v.node.name))
+        return got
+
+    out: list[Finding] = []
+    res = engine.run([inv.hosts[cli.host]], work)[0]
+    if not res.ok:
+        return [Finding("getinfo", Severity.UNKNOWN, f"tools container host: {res.error}", host=cli.host)]
+    for item in res.value or []:
+        if isinstance(item, Height):
+            view = views[item.node]
+            if not any(h.channel == item.channel for h in view.heights):
+                view.heights.append(item)
+            out.append(Finding("getinfo", Severity.OK, f"{item.channel}: height {item.height} from peer channel getinfo",
+                               host=item.host, node=item.node, data={"channel": item.channel, "height": item.height}))
+        else:
+            out.append(item)
     return out
 
 

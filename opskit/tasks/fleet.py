@@ -19,9 +19,10 @@ from opskit.tasks.probe_task import probe  # noqa: F401  (fleet.probe)
     "interval": "seconds between samples (default 10)",
     "textfile": "also write the findings as Prometheus metrics to this node_exporter textfile (atomic)",
     "prometheus": "use the inventory's Prometheus for coverage and heights (default on; --no-prometheus)",
+    "getinfo": "also run `peer channel getinfo` for every peer in the fleet's cli (tools) container",
 })
 def health(c, inventory=None, select=None, json_=False, workers=None, timeout=None, samples=1, interval=10.0,
-           textfile=None, prometheus=True):
+           textfile=None, prometheus=True, getinfo=False):
     """Check containers, disks, logs, block heights/lag, Raft and monitoring on every selected host (exit 0/1/2/3)."""
     from opskit.health.fleet import HealthOptions, fleet_health
     from opskit.inventory import select as sel
@@ -34,5 +35,6 @@ def health(c, inventory=None, select=None, json_=False, workers=None, timeout=No
             inv, workers=int(workers) if workers else None, host_timeout=float(timeout) if timeout else None
         )
         report = fleet_health(inv, chosen, opts, HealthOptions(samples=int(samples), interval=float(interval),
-                                                               textfile=textfile, use_prometheus=prometheus))
+                                                               textfile=textfile, use_prometheus=prometheus,
+                                                               getinfo=getinfo))
     runner.finish(report, json_)

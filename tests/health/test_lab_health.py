@@ -177,3 +177,14 @@ def test_cli_json_and_textfile(lab, inv, tmp_path):
     from prometheus_client.parser import text_string_to_metric_families
 
     assert {f.name for f in text_string_to_metric_families(text)} >= {"opskit_health_severity", "opskit_block_height"}
+
+
+def test_getinfo_source_from_the_tools_container(lab, inv, tmp_path):
+    faults.advance_chain(lab, "peer0.org2", 2)
+    report = _run(inv, tmp_path, getinfo=True, use_prometheus=False)
+    info = {f.node: f.data["height"] for f in report.findings if f.check == "getinfo" and f.severity is Severity.OK}
+    assert len(info) == 6  # every peer answered through `docker exec cli peer channel getinfo`
+    ops = {f.node: f.data["height"] for f in report.findings if f.check == "height" and f.node in info
+           and f.data["channel"] == "mychannel"}
+    assert info == ops  # the two sources agree
+    assert info["peer0.org2"] == info["peer0.org1"] + 2
