@@ -11,7 +11,8 @@ from opskit.inventory.model import Host, Inventory
 from opskit.output.report import Finding, Severity
 
 
-def _human(n: float) -> str:
+def human_bytes(n: float) -> str:
+    """1536 -> '1.5KiB' (binary units, as df -h and docker show them)."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
@@ -37,7 +38,7 @@ def disk_findings(inv: Inventory, host: Host, facts: HostFacts) -> list[Finding]
         ipct = d.inodes_pct
         worst = max(pct, ipct or 0.0)
         sev = Severity.CRITICAL if worst >= th.disk_critical_pct else Severity.WARNING if worst >= th.disk_warning_pct else Severity.OK
-        msg = f"{d.path} ({d.mount}) {pct:.0f}% used, {_human(d.avail_bytes)} free of {_human(d.size_bytes)}"
+        msg = f"{d.path} ({d.mount}) {pct:.0f}% used, {human_bytes(d.avail_bytes)} free of {human_bytes(d.size_bytes)}"
         if ipct is not None:
             msg += f"; inodes {ipct:.0f}%"
         out.append(Finding("disk", sev, msg, host=host.name, data={

@@ -23,7 +23,7 @@ from opskit.health.facts import HostFacts, collect
 from opskit.health.logs import log_findings
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.inventory.select import Selection
-from opskit.output.report import Finding, HostStatus, Report, Severity
+from opskit.output.report import Finding, Report, Severity
 from opskit.remote.engine import Engine, EngineOptions, HostResult
 from opskit.runlock import state_dir
 

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
+from opskit.health.basic import human_bytes as _human
 from opskit.health.facts import HostFacts
 from opskit.inventory.model import Host, Inventory
 from opskit.output.report import Finding, Severity
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f}{unit}" if unit == "B" else f"{size:.1f}{unit}"
-        size /= 1024
-    return str(n)
 
 
 def log_findings(inv: Inventory, host: Host, facts: HostFacts) -> list[Finding]:
