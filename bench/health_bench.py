@@ -13,6 +13,8 @@ and prints medians and the ratios A/C (target <= 0.25) and A/B (target <= 2).
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import shlex
 import statistics
 import subprocess
@@ -85,15 +87,20 @@ def main() -> None:
         endpoints = [f"{n.name}|{n.operations}" for n in inv.nodes_on(h0.name) if n.operations]
         cmd = "sh -c " + shlex.quote(_SCRIPT) + " opskit " + " ".join(
             shlex.quote(x) for x in [*host_paths(inv, h0), "--", *endpoints])
+        # docker's Go templates are not Jinja; a leading "{" would be read as JSON arguments
+        cmd = "exec {% raw %}" + cmd + "{% endraw %}"
+
+        ANSIBLE = ""
 
         def ansible() -> None:
-            res = subprocess.run(["ansible", "all", "-i", str(tmp / "hosts.ini"), "-f", str(args.hosts), "-m", "shell",
+            res = subprocess.run([ANSIBLE, "all", "-i", str(tmp / "hosts.ini"), "-f", str(args.hosts), "-m", "shell",
                                   "-a", cmd], capture_output=True, text=True,
-                                 env={"ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_STDOUT_CALLBACK": "minimal",
-                                      "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(tmp)})
+                                 env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True",
+                                      "ANSIBLE_STDOUT_CALLBACK": "minimal", "ANSIBLE_LOCAL_TEMP": str(tmp / "ansible")})
             if res.returncode != 0:
                 raise SystemExit(f"ansible failed: {res.stdout[-500:]} {res.stderr[-500:]}")
 
+        ANSIBLE = shutil.which("ansible") or sys.exit("ansible-core is not installed (pip install ansible-core)")
         ansible()  # warm-up
         c = _median(ansible, args.runs)
         print(f"A opskit fleet.health, {args.hosts} hosts : {a:6.2f} s")

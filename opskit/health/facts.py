@@ -26,14 +26,15 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
 done
 [ "$1" = "--" ] && shift
 if command -v docker >/dev/null 2>&1; then
-  if v=$($T docker info --format '{{.ServerVersion}}' 2>&1); then
+  if v=$($T docker version --format '{{.Server.Version}}' 2>&1); then
     echo "@@docker $v"
     ids=$($T docker ps -a -q --no-trunc)
     echo "@@inspect"
     if [ -n "$ids" ]; then
-      $T docker inspect --format '{{json .Name}}	{{json .State.Status}}	{{.RestartCount}}	{{if .State.Health}}{{json .State.Health.Status}}{{else}}""{{end}}	{{json .Config.Image}}	{{json .HostConfig.LogConfig}}	{{json .LogPath}}	{{json .State.StartedAt}}' $ids
+      info=$($T docker inspect --format '{{json .Name}}	{{json .State.Status}}	{{.RestartCount}}	{{if .State.Health}}{{json .State.Health.Status}}{{else}}""{{end}}	{{json .Config.Image}}	{{json .HostConfig.LogConfig}}	{{json .LogPath}}	{{json .State.StartedAt}}	{{.LogPath}}' $ids 2>/dev/null)
+      printf '%s\n' "$info" | cut -f 1-8
       echo "@@logsizes"
-      $T docker inspect --format '{{.LogPath}}' $ids | while read -r lp; do
+      printf '%s\n' "$info" | cut -f 9 | while read -r lp; do
         if [ -n "$lp" ]; then s=$(stat -c %s "$lp" 2>/dev/null || echo -1); echo "$s $lp"; fi
       done
     fi
