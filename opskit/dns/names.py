@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import dns.name
 
 from opskit.dns.errors import DnsInputError
+from opskit.inventory.model import DNS_LABEL
 
 TTL_MIN = 1
 TTL_MAX = 604800  # one week: more is almost certainly a typo (milliseconds?)
 DEFAULT_TTL = 300
 ADDRESS_TYPES = ("A", "AAAA", "CNAME")
 
-_LABEL_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
+_LABEL_RE = re.compile(rf"^{DNS_LABEL}$")
 _LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
 
 

@@ -39,7 +39,13 @@ class NoDifferences(ChannelConfigError):
 # --------------------------------------------------------------------------------------------------- compute
 
 
-def _policies(original: Any, updated: Any) -> tuple[dict, dict, dict, bool]:
+def _diff_members(original: Any, updated: Any, equal: Any, build: Any) -> tuple[dict, dict, dict, bool]:
+    """configtxlator's rule for the values or policies of one group.
+
+    Unchanged (same mod_policy and ``equal``) -> ``{version}`` in "same"; changed -> written with
+    version + 1; new -> written with version 0; any added or removed name changes the membership.
+    Read sets of values and policies are always empty.
+    """
     read: dict = {}
     write: dict = {}
     same: dict = {}
@@ -49,44 +55,38 @@ def _policies(original: Any, updated: Any) -> tuple[dict, dict, dict, bool]:
             members = True
             continue
         u = updated[name]
-        if o.mod_policy == u.mod_policy and o.policy == u.policy:
-            same[name] = configtx_pb2.ConfigPolicy(version=o.version)
-            continue
-        p = configtx_pb2.ConfigPolicy(version=o.version + 1, mod_policy=u.mod_policy)
-        if u.HasField("policy"):
-            p.policy.CopyFrom(u.policy)
-        write[name] = p
+        if o.mod_policy == u.mod_policy and equal(o, u):
+            same[name] = build(o.version, None)
+        else:
+            write[name] = build(o.version + 1, u)
     for name, u in updated.items():
-        if name in original:
-            continue
-        members = True
-        p = configtx_pb2.ConfigPolicy(version=0, mod_policy=u.mod_policy)
-        if u.HasField("policy"):
-            p.policy.CopyFrom(u.policy)
-        write[name] = p
+        if name not in original:
+            members = True
+            write[name] = build(0, u)
     return read, write, same, members
+
+
+def _policy(version: int, src: Any) -> Any:
+    p = configtx_pb2.ConfigPolicy(version=version)
+    if src is not None:
+        p.mod_policy = src.mod_policy
+        if src.HasField("policy"):
+            p.policy.CopyFrom(src.policy)
+    return p
+
+
+def _value(version: int, src: Any) -> Any:
+    if src is None:
+        return configtx_pb2.ConfigValue(version=version)
+    return configtx_pb2.ConfigValue(version=version, mod_policy=src.mod_policy, value=src.value)
+
+
+def _policies(original: Any, updated: Any) -> tuple[dict, dict, dict, bool]:
+    return _diff_members(original, updated, lambda o, u: o.policy == u.policy, _policy)
 
 
 def _values(original: Any, updated: Any) -> tuple[dict, dict, dict, bool]:
-    read: dict = {}
-    write: dict = {}
-    same: dict = {}
-    members = False
-    for name, o in original.items():
-        if name not in updated:
-            members = True
-            continue
-        u = updated[name]
-        if o.mod_policy == u.mod_policy and o.value == u.value:
-            same[name] = configtx_pb2.ConfigValue(version=o.version)
-            continue
-        write[name] = configtx_pb2.ConfigValue(version=o.version + 1, mod_policy=u.mod_policy, value=u.value)
-    for name, u in updated.items():
-        if name in original:
-            continue
-        members = True
-        write[name] = configtx_pb2.ConfigValue(version=0, mod_policy=u.mod_policy, value=u.value)
-    return read, write, same, members
+    return _diff_members(original, updated, lambda o, u: o.value == u.value, _value)
 
 
 def _groups(original: Any, updated: Any) -> tuple[dict, dict, dict, bool]:
