@@ -183,6 +183,8 @@ class Node(_Strict):
     image: str | None = None
     operations: str | None = Field(None, description="operations endpoint base URL, e.g. http://10.0.0.1:9443")
     ports: list[Port] = Field(default_factory=list)
+    listen_port: Port | None = Field(None, description="the node's Fabric (gRPC) port: what `peer ... -o HOSTNAME:PORT` "
+                                     "uses from the tools container (orderer 7050, peer 7051)")
     volumes: dict[AbsPath, Name] = Field(default_factory=dict, description="container path -> named volume")
     ledger_path: AbsPath | None = None
     channels: list[Name] = Field(default_factory=list)
