@@ -176,6 +176,7 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
     from opskit.orderer.config import (
         clone,
         diff_configs,
+        duration_ns,
         get_batch_size,
         get_batch_timeout,
         load_config_file,
@@ -191,6 +192,8 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
         if timeout is None and max_message_count is None and absolute_max_bytes is None and preferred_max_bytes is None:
             raise OpskitError("nothing to change: give --timeout and/or --max-message-count, --absolute-max-bytes, "
                               "--preferred-max-bytes")
+        if timeout is not None and duration_ns(timeout) <= 0:  # checked before anything is contacted
+            raise OpskitError(f"--timeout must be positive, got {timeout!r}")
         sizes = {}
         for k, v in (("max_message_count", max_message_count), ("absolute_max_bytes", absolute_max_bytes),
                      ("preferred_max_bytes", preferred_max_bytes)):
