@@ -494,7 +494,15 @@ class Migration:
                                       "continue it with --resume or undo it with --abort")
         if resume and not started:
             raise MigrationError(f"nothing to resume: no journal at {self.journal.path}")
-        if not started:
+        if started:
+            report.meta["resumed"] = True
+            if any(s.startswith("abort") for s in self.journal.state()):
+                raise MigrationInProgress("an abort is under way: finish it with --abort")
+            flight = self.journal.in_flight()
+            if flight:
+                report.meta["in_flight"] = flight
+                self.say(f"resuming; under way when the last run stopped: {', '.join(flight)}")
+        if "precheck" not in done:
             findings, fetched = self.prechecks()
             report.extend(findings)
             states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
@@ -506,21 +514,13 @@ class Migration:
                 report.add(Finding("migration", Severity.CRITICAL, "prechecks failed: nothing was changed"))
                 return report.finish()
             switched = [ch for ch, s in states.items() if s & {ChannelStep.RAFT_MAINTENANCE, ChannelStep.RAFT_NORMAL}]
-            if switched:
+            if switched and not started:
                 raise MigrationError(f"channel(s) {', '.join(switched)} already run etcdraft but there is no journal "
                                      "(no backup recorded by opskit): finish or undo that migration by hand")
             self._step("precheck", lambda: {"run": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
                                             "channels": self.channels,
                                             "orderers": [o.name for o in self.orderers]})
             done = self.journal.done_steps()
-        else:
-            report.meta["resumed"] = True
-            flight = self.journal.in_flight()
-            if any(s.startswith("abort") for s in self.journal.state()):
-                raise MigrationInProgress("an abort is under way: finish it with --abort")
-            if flight:
-                report.meta["in_flight"] = flight
-                self.say(f"resuming; under way when the last run stopped: {', '.join(flight)}")
         actions: dict[str, Callable[[], dict[str, Any] | None]] = {}
         for ch in self.channels:
             actions[f"enter-maintenance/{ch}"] = lambda ch=ch: self._config_step(ch, 1)
@@ -642,6 +642,11 @@ class Migration:
     # -- abort ----------------------------------------------------------------------------------------------
     def abort(self) -> Report:
         report = Report(OPERATION + " --abort", inventory=self.inv.source)
+        if any(step.startswith("backup/") for step in self.journal.state()):
+            # a run that stopped inside the backup may have left containers stopped: start them (no-op if running)
+            self._start(self.zookeeper)
+            self._start(self.kafka)
+            self._start(self.orderers)
         fetched = self.read_configs()
         states = {ch: self.steps_of(per) for ch, per in fetched.items()}
         unreachable = [f"{o} ({ch})" for ch, per in fetched.items() for o, f in per.items()

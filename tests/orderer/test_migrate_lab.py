@@ -37,7 +37,7 @@ class Runner:
             env["OPSKIT_TEST_CRASH_AT"] = crash
         argv = [sys.executable, "-m", "opskit", task, "-i", str(self.inventory), *args]
         if task == "orderer.migrate-raft":
-            argv += ["--consenters", str(self.lab.consenters_file), "--backup-dir", "/var/backups/opskit-test",
+            argv += ["--consenters", str(self.lab.consenters_file), "--backup-dir", "/var/hyperledger/opskit-backups",
                      "--wait", "60"]
         return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
