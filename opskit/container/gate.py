@@ -6,7 +6,11 @@ A recreated node passes when, before the deadline:
   deadline: an exited container fails the gate at the first look);
 * for nodes with an operations endpoint: ``/healthz`` answers 200 and ``/metrics`` parses, every channel's
   height is at least what the node had before the change (it did not come back empty) and within
-  ``max_lag`` blocks of the channel's best over the other members (``chains.lag_findings``).
+  ``max_lag`` blocks of the channel's best over the other members (``chains.lag_findings``);
+* Kafka and ZooKeeper: the service port (``listen_port``, else 9092/2181 or the node's first port) accepts TCP
+  connections on the node's host (checked on that host, over the run's SSH session); ZooKeeper is also asked
+  ``srvr`` (and ``ruok`` when ``srvr`` is not allowed): "not currently serving requests" (no quorum yet) keeps
+  the gate waiting, ``Mode: ...`` or ``imok`` is recorded, no answer (four-letter words disabled) is skipped.
 Heights are fetched on the node hosts themselves (``facts.collect``), as fleet.health does.
 """
 
@@ -23,7 +27,7 @@ from opskit.errors import OpskitError
 from opskit.health.chains import Height, lag_findings
 from opskit.health.fabric_metrics import NodeOutputError, parse_healthz, parse_metrics
 from opskit.health.facts import collect
-from opskit.inventory.model import Inventory, Node, Thresholds
+from opskit.inventory.model import Inventory, Node, NodeKind, Thresholds
 
 
 class GateFailed(OpskitError):
@@ -96,6 +100,74 @@ def probe_nodes(dh: DockerHost, nodes: list[Node], timeout: float = 20.0) -> dic
     return out
 
 
+#: the client port of kinds that have no operations endpoint, when the inventory names none
+SERVICE_PORTS = {NodeKind.KAFKA: 9092, NodeKind.ZOOKEEPER: 2181}
+#: ZooKeeper four-letter words asked once the port is open (ruok only when srvr is answered but refused)
+ZK_WORDS = ("srvr", "ruok")
+
+
+def service_port(node: Node) -> int | None:
+    """The port a Kafka broker or ZooKeeper node serves clients on (None for other kinds)."""
+    default = SERVICE_PORTS.get(node.kind)
+    if default is None:
+        return None
+    if node.listen_port:
+        return node.listen_port
+    if not node.ports or default in node.ports:
+        return default
+    return node.ports[0]
+
+
+@dataclass
+class ServiceProbe:
+    """One look at a service port on the node's host."""
+
+    checked: bool = True       #: False: the host has no bash (or timeout) to look with
+    open_at: str = ""          #: the address that accepted the connection ("" = none did)
+    tried: list[str] = field(default_factory=list)
+    replies: dict[str, str] = field(default_factory=dict)  #: four-letter word -> answer ("" = none)
+
+
+def probe_service(dh: DockerHost, node: Node, port: int, words: tuple[str, ...] = (),
+                  timeout: float = 15.0) -> ServiceProbe:
+    """Does ``port`` accept TCP connections on the node's host (loopback, then the host's address)?
+
+    ``words`` are sent one at a time once the port is open (ZooKeeper's four-letter words); the next word is
+    only tried when the previous one got a non-empty answer without ``Mode:`` (e.g. "not in the whitelist")."""
+    addresses = ["127.0.0.1"] + ([dh.host.address] if dh.host.address not in ("127.0.0.1", "localhost") else [])
+    res = dh.sh(_PORT_PROBE, str(port), " ".join(words), *addresses, timeout=timeout, check=False)
+    probe = ServiceProbe(tried=addresses)
+    for line in res.stdout.splitlines():
+        if line == "@@nobash":
+            probe.checked = False
+        elif line.startswith("@@open "):
+            probe.open_at = line[7:].strip()
+        elif line.startswith("@@reply "):
+            word, _, text = line[8:].partition(" ")
+            probe.replies[word] = text.replace("|", "\n").strip()
+    return probe
+
+
+def _service_verdict(node: Node, port: int, probe: ServiceProbe) -> tuple[bool, str, dict[str, Any]]:
+    """(ready, why not, what to record) for one :class:`ServiceProbe`."""
+    seen: dict[str, Any] = {"port": port}
+    if not probe.checked:
+        seen["note"] = "not checked: no bash or timeout(1) on the host"
+        return True, "", seen
+    if not probe.open_at:
+        return False, (f"port {port} is not accepting connections on {node.host} (tried "
+                       f"{', '.join(probe.tried)})"), seen
+    seen["address"] = probe.open_at
+    for word, reply in probe.replies.items():
+        if reply:
+            seen[word] = reply[:300]
+        if "not currently serving requests" in reply:
+            return False, f"port {port} is open but ZooKeeper says: {reply[:200]}", seen
+    if node.kind is NodeKind.ZOOKEEPER and not any(probe.replies.values()):
+        seen["note"] = "four-letter words not answered (disabled?): port checked only"
+    return True, "", seen
+
+
 def channel_members(inv: Inventory, node: Node) -> list[Node]:
     """Other nodes with an operations endpoint that share a channel with ``node``."""
     chans = set(inv.channels_of(node))
@@ -136,6 +208,8 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
     name = node.container_name
     first_restarts: int | None = None
     ref: list[Height] | None = None
+    port = service_port(node)
+    words = ZK_WORDS if node.kind is NodeKind.ZOOKEEPER else ()
     while True:
         raw = dh.inspect_raw(name)
         if raw is None:
@@ -192,6 +266,13 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
                             break
                     seen["lag"] = {f.data["channel"]: f.data["lag"] for f in lag_findings(mine + ref, th)
                                    if f.node == node.name}
+        if ok and port is not None:
+            svc = probe_service(dh, node, port, words)
+            if svc.open_at and words and not any(svc.replies.values()):
+                words = ()  # no four-letter words on this node: do not ask again at every look
+            ok, why, seen["service"] = _service_verdict(node, port, svc)
+            if not ok:
+                last_reason = why
         if ok and up_since is not None and time.monotonic() - up_since >= opts.settle:
             seen["seconds"] = round(time.monotonic() - started, 2)
             return seen
@@ -211,3 +292,24 @@ def baseline_heights(dh: DockerHost, node: Node) -> dict[str, int]:
     except HostTrouble:
         raise
     return dict(p.heights) if p and p.answered else {}
+
+
+#: is PORT accepting TCP connections at one of the addresses ("$3".. )? Then, optionally, four-letter words ("$2",
+#: space-separated) one at a time: the answer to each, newlines as '|'. bash's /dev/tcp, bounded by timeout(1).
+_PORT_PROBE = r"""
+port="$1"; words="$2"; shift 2
+{ command -v bash && command -v timeout; } >/dev/null 2>&1 || { echo "@@nobash"; exit 0; }
+for a in "$@"; do
+  if timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$a" "$port" 2>/dev/null; then
+    echo "@@open $a"
+    for w in $words; do
+      reply=$(timeout 3 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1; printf "%s" "$2" >&3; timeout 1 cat <&3' \
+              "$a" "$port" "$w" 2>/dev/null | head -c 2000 | tr -d '\000' | tr '\n' '|')
+      echo "@@reply $w $reply"
+      case "$reply" in ""|*Mode:*|imok*) break ;; esac
+    done
+    exit 0
+  fi
+done
+echo "@@closed"
+"""

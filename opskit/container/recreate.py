@@ -21,11 +21,12 @@ step whose effect is missing (the journal says which data copies completed). Vol
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,7 +40,7 @@ from opskit.container.plan import QuorumError, batches, check_batch, groups
 from opskit.errors import OpskitError
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.journal import Journal
-from opskit.output.report import Finding, Report, Severity
+from opskit.output.report import Finding, HostOutcome, HostStatus, Report, Severity
 from opskit.remote.engine import Engine, EngineOptions
 
 OLD_SUFFIX = "-opskit-old"
@@ -75,6 +76,7 @@ class RecreateOptions:
     pull: bool = True                     #: pull a target image the host does not have
     allow_image_drift: bool = False       #: rollouts: recreate even when the image tag now names another image
     timeout_scale: float = 1.0            #: multiplies every command timeout (tests shorten them)
+    keep_going: bool = False              #: go on with later batches after a node failed (quorum rules still apply)
 
 
 #: what a front door wants for one node, given the container it has now (None: nothing for this node)
@@ -133,25 +135,26 @@ class NodePlan:
 class NodeOutcome:
     node: str
     host: str
-    status: str                      # unchanged | changed | planned | failed | rolled-back | skipped
+    status: str                      # unchanged | changed | planned | failed | rolled-back | unreachable | skipped
     message: str = ""
     plan: dict[str, Any] = field(default_factory=dict)
     steps: list[dict[str, Any]] = field(default_factory=list)
     heights_before: dict[str, int] = field(default_factory=dict)
     heights_after: dict[str, int] = field(default_factory=dict)
+    gate: dict[str, Any] = field(default_factory=dict)   # what the gate saw last (status, heights, service port)
     backup_files: list[str] = field(default_factory=list)
     compose_backup: str | None = None
     settled: bool = False            # the node is in a consistent state (no step left half-done)
 
     def finding(self) -> Finding:
         sev = {"unchanged": Severity.OK, "changed": Severity.OK, "planned": Severity.OK,
-               "failed": Severity.CRITICAL, "rolled-back": Severity.CRITICAL,
+               "failed": Severity.CRITICAL, "rolled-back": Severity.CRITICAL, "unreachable": Severity.CRITICAL,
                "skipped": Severity.UNKNOWN}.get(self.status, Severity.UNKNOWN)
         return Finding("container", sev, f"{self.status}: {self.message}" if self.message else self.status,
                        host=self.host, node=self.node, data={
                            "status": self.status, "plan": self.plan, "steps": self.steps,
                            "heights_before": self.heights_before, "heights_after": self.heights_after,
-                           "backup_files": self.backup_files, "compose_backup": self.compose_backup})
+                           "gate": self.gate, "backup_files": self.backup_files, "compose_backup": self.compose_backup})
 
 
 class Progress:
@@ -185,7 +188,11 @@ class Recreator:
         self.operation = operation
         self.change_fn = change_fn
         self.opts = options or RecreateOptions()
-        self.engine = Engine(inv, engine_options or EngineOptions.from_inventory(inv))
+        eo = dataclasses.replace(engine_options) if engine_options else EngineOptions.from_inventory(inv)
+        if eo.liveness is None:
+            # the per-host deadline: a host silent this long (even mid-command) is unreachable
+            eo.liveness = eo.host_timeout
+        self.engine = Engine(inv, eo)
         self.progress = progress or Progress(enabled=False)
         self.journal = journal or Journal.for_operation(inv.name, operation)
         self._hosts: dict[str, DockerHost] = {}
@@ -214,7 +221,12 @@ class Recreator:
         except BaseException as exc:
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            self.journal.failed(key, error=str(exc))
+            if isinstance(exc, HostTrouble):
+                # the host stopped answering: whether the step took effect is unknown, so it stays in flight
+                # (begun, not finished) and the journal is kept for the re-run
+                self.journal.note(key, unanswered=str(exc))
+            else:
+                self.journal.failed(key, error=str(exc))
             out.steps.append({"step": step, "ok": False, "seconds": round(time.monotonic() - t0, 2), "error": str(exc)})
             raise
         self.journal.done(key)
@@ -284,7 +296,9 @@ class Recreator:
                     p = self.plan_node(n)
                     if p is not None:
                         got.append(p)
-                except (NodeError, DockerError, HostTrouble, compose_mod.ComposeError, OpskitError) as exc:
+                except HostTrouble as exc:
+                    got.append(NodeOutcome(n.name, n.host, "unreachable", str(exc)))
+                except (NodeError, DockerError, compose_mod.ComposeError, OpskitError) as exc:
                     got.append(NodeOutcome(n.name, n.host, "failed", str(exc)))
             return got
 
@@ -332,6 +346,7 @@ class Recreator:
                 report.add(NodeOutcome(p.node.name, p.node.host, "skipped",
                                        "not started: another node failed pre-flight", plan=p.describe()).finding())
             report.meta.update(changed=0, unchanged=0, failed=len(errors))
+            _unreachable_hosts(report, errors)
             return report.finish()
         todo = [p for p in plans if p.recreate or p.compose_changes]
         for p in plans:
@@ -339,6 +354,9 @@ class Recreator:
                 outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "unchanged",
                                                     "nothing to change" + (f" ({'; '.join(p.change.notes)})" if p.change.notes else ""),
                                                     plan=p.describe())
+                if not self.opts.dry_run:
+                    # an interrupted step whose effect is complete on the host (e.g. killed just after cleanup)
+                    self._resolve(p.node, "node already as asked")
         resumed = [p for p in todo if p.resume_from]
         fresh = [p for p in todo if not p.resume_from]
         plan_batches = [[p] for p in resumed]
@@ -354,13 +372,21 @@ class Recreator:
             return self._finish(report, nodes, outcomes)
         self.journal.note("run", nodes=[n.name for n in nodes], batches=report.meta["batches"])
         failed = False
+        gone: dict[str, str] = {}  # hosts that stopped answering in this run
         try:
             for i, b in enumerate(plan_batches):
-                if failed:
+                if failed and not self.opts.keep_going:
                     for p in b:
                         outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
                                                             "not started: the run stopped at the first failure",
                                                             plan=p.describe())
+                    continue
+                for p in [p for p in b if p.node.host in gone]:
+                    outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
+                                                        f"not started: host {p.node.host} stopped answering earlier "
+                                                        "in this run", plan=p.describe())
+                b = [p for p in b if p.node.host not in gone]
+                if not b:
                     continue
                 recreating = [p for p in b if p.recreate and not p.resume_from]
                 if recreating:
@@ -377,8 +403,10 @@ class Recreator:
                 with ThreadPoolExecutor(max_workers=len(b)) as pool:
                     for o in pool.map(self.apply, b):
                         outcomes[o.node] = o
-                        if o.status in ("failed", "rolled-back"):
+                        if o.status in ("failed", "rolled-back", "unreachable"):
                             failed = True
+                        if o.status == "unreachable":
+                            gone[o.host] = o.message
         except KeyboardInterrupt:
             self.interrupted = True
             self.journal.note("run", interrupted=True)
@@ -394,6 +422,7 @@ class Recreator:
             o = outcomes.get(n.name)
             if o is not None:
                 report.add(o.finding())
+        _unreachable_hosts(report, outcomes.values())
         counts: dict[str, int] = {}
         for o in outcomes.values():
             counts[o.status] = counts.get(o.status, 0) + 1
@@ -430,10 +459,17 @@ class Recreator:
     def apply(self, p: NodePlan) -> NodeOutcome:
         out = self._apply(p)
         if out.settled:
-            for step in self.journal.in_flight():
-                if step.startswith(f"{p.node.name}/"):
-                    self.journal.done(step, resolved=f"node {out.status}")
+            self._resolve(p.node, f"node {out.status}")
+        elif not any(s.startswith(f"{p.node.name}/") for s in self.journal.in_flight()):
+            # left half-done (e.g. a rollback that failed): keep the journal open so that a re-run settles it
+            self.journal.begin(f"{p.node.name}/settle", status=out.status, message=out.message[-500:])
         return out
+
+    def _resolve(self, node: Node, why: str) -> None:
+        """Close the node's steps an earlier run left in flight (the node is now in a consistent state)."""
+        for step in self.journal.in_flight():
+            if step.startswith(f"{node.name}/"):
+                self.journal.done(step, resolved=why)
 
     def _apply(self, p: NodePlan) -> NodeOutcome:
         node = p.node
@@ -449,7 +485,7 @@ class Recreator:
                 out.message = f"compose file {node.compose_file} updated (container already as asked)"
                 out.settled = True
             except (OpskitError, HostTrouble) as exc:
-                out.status, out.message = "failed", str(exc)
+                out.status, out.message = "unreachable" if isinstance(exc, HostTrouble) else "failed", str(exc)
             return out
         stage = "preflight"
         try:
@@ -495,10 +531,11 @@ class Recreator:
                 self.inv, node, dh, self.host, out.heights_before, self.opts.gate, expect_id=new_id or None,
                 on_wait=lambda why: None))
             out.heights_after = dict(seen.get("heights") or {})
+            out.gate = seen
         except KeyboardInterrupt:
             raise
         except HostTrouble as exc:
-            out.status = "failed"
+            out.status = "unreachable"
             out.message += (f"host {node.host} stopped answering at step {stage}: {exc}. The old container is "
                             f"{old_name}; re-run the same command once the host answers to finish or roll back")
             return out
@@ -519,7 +556,7 @@ class Recreator:
         except KeyboardInterrupt:
             raise
         except (OpskitError, Exception) as exc:
-            out.status = "failed"
+            out.status = "unreachable" if isinstance(exc, HostTrouble) else "failed"
             out.message += f"the new container runs and is healthy, but {stage} failed: {exc}"
         return out
 
@@ -629,6 +666,7 @@ class Recreator:
         name, old_name = node.container_name, node.container_name + OLD_SUFFIX
         out.status = "failed"
         if isinstance(exc, HostTrouble):
+            out.status = "unreachable"
             out.settled = stage in ("preflight", "backup")
             out.message += (f"host {node.host} stopped answering at step {stage}: {exc}. "
                             + (f"The old container may be {old_name}; re-run the same command once the host answers"
@@ -644,6 +682,8 @@ class Recreator:
             out.settled = True
             out.message += f"{stage} failed: {exc}; the old container is back as {name} and healthy"
         except (OpskitError, HostTrouble, Exception) as exc2:
+            if isinstance(exc2, HostTrouble):
+                out.status = "unreachable"
             out.message += f"{stage} failed: {exc}; restoring the old container failed too: {exc2}"
         return out
 
@@ -668,6 +708,8 @@ class Recreator:
             out.message += (f"{stage} failed: {exc}. Rolled back: the old container is {name} again and healthy; "
                             f"the new one is kept stopped as {failed_name} for inspection")
         except (OpskitError, HostTrouble, Exception) as exc2:
+            if isinstance(exc2, HostTrouble):
+                out.status = "unreachable"
             out.message += f"{stage} failed: {exc}; the rollback failed too: {exc2}"
         return out
 
@@ -686,6 +728,13 @@ class Recreator:
         gate = GateOptions(timeout=self.opts.gate.timeout, max_lag=10**9, settle=self.opts.gate.settle,
                            poll=self.opts.gate.poll)
         wait_healthy(self.inv, node, dh, self.host, {}, gate)
+
+
+def _unreachable_hosts(report: Report, outcomes: Iterable[NodeOutcome]) -> None:
+    """Hosts that stopped answering go into the report's host list too (as the remote engine reports them)."""
+    for o in outcomes:
+        if o.status == "unreachable" and o.host not in {h.host for h in report.hosts}:
+            report.hosts.append(HostOutcome(o.host, HostStatus.UNREACHABLE, 0.0, o.message))
 
 
 def _summary(p: NodePlan) -> str:

@@ -91,8 +91,9 @@ def node_fqdn(node: Any, org: Any) -> str | None:
 
 
 def desired_from_inventory(inv: Any, org_name: str, ttl: int = nm.DEFAULT_TTL, hosts: bool = True) -> Desired:
-    """Every node of the org under its domain -> its host's address; plus ``<host>.hosts.<zone>``
-    for each host that runs a node of the org (handy for ssh and for checking where a name points)."""
+    """Every node of the org under its domain -> its host's address (or the org's ``address:`` when the org
+    sits behind a proxy); plus ``<host>.hosts.<zone>`` -> the host's own address for each host that runs a
+    node of the org (handy for ssh and for checking where a name points)."""
     settings = org_dns(inv, org_name)
     org = inv.orgs[org_name]
     zone = settings.zone.rstrip(".").lower()
@@ -108,11 +109,14 @@ def desired_from_inventory(inv: Any, org_name: str, ttl: int = nm.DEFAULT_TTL, h
             continue
         try:
             rel = nm.record_name(name + ".", zone)
-            val = _value_for_address(host.address, zone)
+            val = _value_for_address(org.address or host.address, zone)
         except DnsError as exc:
             want.warnings.append(f"node {node.name}: {exc}")
             continue
-        want.put(rel, val.rdtype, val.text, ttl, f"node {node.name}")
+        if val.rdtype == "CNAME" and val.text == f"{name}.":
+            want.warnings.append(f"node {node.name}: org address {org.address} is the node's own name; no record")
+            continue
+        want.put(rel, val.rdtype, val.text, ttl, f"node {node.name}" + (" (org address)" if org.address else ""))
         if host.name not in used_hosts:
             used_hosts.append(host.name)
     if hosts:

@@ -160,6 +160,9 @@ class Org(_Strict):
     kind: Literal["peer", "orderer"] = "peer"
     admin_msp_path: AbsPath | None = None
     dns: DnsSettings | None = None
+    address: Address | None = Field(None, description="where other orgs reach this org's nodes when that is not "
+                                     "their hosts' addresses (a proxy or load balancer in front of the org): "
+                                     "dns.sync points the DNS names of the org's nodes here (IP: A/AAAA, name: CNAME)")
 
     @field_validator("domain")
     @classmethod

@@ -52,6 +52,9 @@ class EngineOptions:
     known_hosts: str | None = None
     stream: IO[str] | None = None
     fail_fast: bool = False
+    #: seconds of silence after which an SSH connection is broken even mid-command (TCP keepalive and user
+    #: timeout); None: only the command and host deadlines apply
+    liveness: float | None = None
 
     @classmethod
     def from_inventory(cls, inv: Inventory, **overrides: Any) -> "EngineOptions":
@@ -111,7 +114,7 @@ class Engine:
                 host.name, host.address, user=inv.user_of(host), port=inv.port_of(host),
                 key_file=host.key_file or inv.defaults.key_file,
                 known_hosts=o.known_hosts, strict_host_keys=o.strict_host_keys,
-                connect_timeout=o.connect_timeout, deadline=deadline, stream=o.stream,
+                connect_timeout=o.connect_timeout, deadline=deadline, stream=o.stream, liveness=o.liveness,
             )
         s.open()
         with self._lock:

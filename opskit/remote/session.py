@@ -112,6 +112,28 @@ class BaseSession:
         return res
 
 
+def _tcp_liveness(sock: object, seconds: float) -> None:
+    """Kernel-level liveness for one SSH connection: TCP keepalive probes while it is idle (a command that runs
+    long sends nothing) and TCP_USER_TIMEOUT for unacknowledged data, so a host that stops answering (cable
+    pulled, VM frozen) breaks the connection after about ``seconds`` even in the middle of a long command. A
+    busy but alive host is not affected: its kernel answers the probes."""
+    import math
+
+    if not isinstance(sock, socket.socket) or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    idle = max(1, int(seconds / 3))
+    interval = max(1, int(seconds / 6))
+    count = max(1, math.ceil((seconds - idle) / interval))
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for opt, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", interval), ("TCP_KEEPCNT", count),
+                           ("TCP_USER_TIMEOUT", int(seconds * 1000))):
+            if hasattr(socket, opt):
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), value)
+    except OSError:  # a platform without these options keeps the command timeouts only
+        pass
+
+
 class LocalSession(BaseSession):
     """Runs commands on this machine with subprocess, without a shell."""
 
@@ -149,11 +171,13 @@ class SshSession(BaseSession):
 
     def __init__(self, name: str, address: str, *, user: str, port: int, key_file: str | None,
                  known_hosts: str | None, strict_host_keys: bool, connect_timeout: float,
-                 deadline: float | None = None, stream: IO[str] | None = None) -> None:
+                 deadline: float | None = None, stream: IO[str] | None = None,
+                 liveness: float | None = None) -> None:
         super().__init__(name, deadline=deadline, stream=stream)
         self.address, self.user, self.port = address, user, port
         self.key_file, self.known_hosts, self.strict = key_file, known_hosts, strict_host_keys
         self.connect_timeout = connect_timeout
+        self.liveness = liveness
         self._conn = None
 
     def open(self) -> None:
@@ -199,6 +223,13 @@ class SshSession(BaseSession):
             if isinstance(errors, dict) and errors:
                 reason = "; ".join(sorted({getattr(e, "strerror", None) or str(e) for e in errors.values()}))
             raise HostUnreachable(f"{self.name}: cannot connect to {self.address}:{self.port}: {reason}") from None
+        if self.liveness:
+            _tcp_liveness(conn.client.get_transport().sock, self.liveness)
+
+    def _transport_dead(self) -> bool:
+        client = getattr(self._conn, "client", None) if self._conn is not None else None
+        transport = client.get_transport() if client is not None else None
+        return transport is None or not transport.is_active()
 
     def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,
             env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> CommandResult:
@@ -231,6 +262,11 @@ class SshSession(BaseSession):
             if isinstance(exc, paramiko.SSHException):
                 raise HostUnreachable(f"{self.name}: connection lost: {exc}") from None
             raise
+        if res.exited == -1 and self._transport_dead():
+            # no exit status because the connection died under the command (liveness, reset): the host is gone,
+            # the command did not "exit -1"
+            why = f" (no answer for {self.liveness:g}s)" if self.liveness else ""
+            raise HostUnreachable(f"{self.name}: connection lost during `{line[:120]}`{why}")
         return self._finish(line, res.stdout, res.stderr, res.exited, started, check)
 
     def abort(self) -> None:

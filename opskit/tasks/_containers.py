@@ -18,14 +18,17 @@ COMMON_HELP = {
     "batch": "containers changed at once (default 1); quorum and org rules still apply",
     "progress": "print progress lines on stderr even when it is not a terminal",
 }
+KEEP_GOING_HELP = ("go on with the next batches after a node failed (default: stop at the first failure); quorum "
+                   "rules still apply and nodes on a host that stopped answering are skipped")
 
 
 def options(backup=None, backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0, batch=1,
-            dry_run=False):  # type: ignore[no-untyped-def]
+            dry_run=False, keep_going=False):  # type: ignore[no-untyped-def]
     from opskit.container.gate import GateOptions
     from opskit.container.recreate import RecreateOptions
 
     o = RecreateOptions(backup=backup, keep_old=bool(keep_old), batch=int(batch), dry_run=bool(dry_run),
+                        keep_going=bool(keep_going),
                         gate=GateOptions(timeout=float(gate_timeout), max_lag=int(max_lag), settle=float(settle)))
     if backup_dir:
         o.backup_dir = backup_dir

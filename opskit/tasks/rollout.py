@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import task
 
 from opskit.tasks import runner
-from opskit.tasks._containers import COMMON_HELP, options, print_plan, progress
+from opskit.tasks._containers import COMMON_HELP, KEEP_GOING_HELP, options, print_plan, progress
 
 
 def _run(inventory, select, operation, change_fn, opts, json_, progress_):  # type: ignore[no-untyped-def]
@@ -29,14 +29,16 @@ def _run(inventory, select, operation, change_fn, opts, json_, progress_):  # ty
     **COMMON_HELP,
     "select": runner.SELECT_HELP,
     "paths": "data paths of a kind, KIND=/a,/b (repeatable), e.g. kafka=/var/kafka-logs",
+    "keep_going": KEEP_GOING_HELP,
 })
 def volumes(c, select=None, paths=None, inventory=None, json_=False, dry_run=False, batch=1, backup=False, no_backup=False,
-            backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0, progress_=False):
+            backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0, progress_=False, keep_going=False):
     """Put every data path of the selected nodes on a named volume (data copied in first), one node at a time."""
     from opskit.rollout.volumes import parse_paths, volumes_change
 
     with runner.task_errors():
-        opts = options(True if backup else False if no_backup else None, backup_dir, keep_old, max_lag, gate_timeout, settle, batch, dry_run)
+        opts = options(True if backup else False if no_backup else None, backup_dir, keep_old, max_lag, gate_timeout, settle, batch, dry_run,
+                       keep_going)
         report = _run(inventory, select, "rollout.volumes", volumes_change(parse_paths(list(paths or []))), opts,
                       json_, progress_)
     print_plan(report, json_)
@@ -49,10 +51,11 @@ def volumes(c, select=None, paths=None, inventory=None, json_=False, dry_run=Fal
     "max_size": "json-file max-size (default 50m)",
     "max_file": "json-file max-file (default 5)",
     "audit": "only report every container's log size and rotation settings (changes nothing)",
+    "keep_going": KEEP_GOING_HELP,
 })
 def logging(c, select=None, max_size="50m", max_file=5, audit=False, inventory=None, json_=False, dry_run=False,
             batch=1, backup=False, no_backup=False, backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0,
-            progress_=False):
+            progress_=False, keep_going=False):
     """json-file log rotation for every selected container (recreates them); --audit to only look."""
     with runner.task_errors():
         if audit:
@@ -64,7 +67,8 @@ def logging(c, select=None, max_size="50m", max_file=5, audit=False, inventory=N
         else:
             from opskit.rollout.logrotate import logging_change
 
-            opts = options(True if backup else False if no_backup else None, backup_dir, keep_old, max_lag, gate_timeout, settle, batch, dry_run)
+            opts = options(True if backup else False if no_backup else None, backup_dir, keep_old, max_lag, gate_timeout, settle, batch, dry_run,
+                           keep_going)
             report = _run(inventory, select, "rollout.logging", logging_change(max_size, max_file), opts, json_,
                           progress_)
             print_plan(report, json_)

@@ -174,6 +174,19 @@ def test_unreachable_host_is_a_clear_error_and_changes_nothing(lab):
     with faults.stop_sshd(lab, lab.node(node).host):
         report = replace(inv, node, parse_set(["log-opt.max-size=40m"]), opts())
     f = next(x for x in report.findings if x.node == node)
-    assert f.data["status"] == "failed" and "cannot connect" in f.message, f.message
+    assert f.data["status"] == "unreachable" and "cannot connect" in f.message, f.message
     assert report.exit_code == 2
+    assert [(h.host, h.status.value) for h in report.hosts] == [(lab.node(node).host, "unreachable")]
     assert inspect(lab, node)["Id"] == old["Id"]
+
+
+def test_a_step_left_in_flight_on_a_node_already_as_asked_is_closed(lab):
+    """Killed just after the cleanup command (before its journal line): the re-run finds nothing to do, closes the
+    step and archives the journal, so that other operations are not blocked forever."""
+    inv = lab.inventory()
+    journal = Journal.for_operation(inv.name, "container.replace")
+    journal.begin("peer1.org1/cleanup")
+    report = replace(inv, "peer1.org1", Changes(), opts())
+    assert _status(report, "peer1.org1") == "unchanged" and report.exit_code == 0
+    assert report.meta["resumed_in_flight"] == ["peer1.org1/cleanup"]
+    assert not journal.path.exists() and report.meta.get("journal_archived")

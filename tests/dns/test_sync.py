@@ -105,3 +105,22 @@ def test_desired_from_a_large_inventory(bind) -> None:
     want = desired_from_inventory(inv, "org1")
     assert len(want.records) == 600 and not want.warnings
     assert want.records[("peer7", "A")].values == ("10.1.0.8",)
+
+
+def test_org_address_points_the_names_of_its_nodes_elsewhere(bind) -> None:
+    from opskit.errors import OpskitError
+
+    text = inventory_yaml(bind).replace("    msp_id: Org1MSP\n", "    msp_id: Org1MSP\n    address: lb.example.net\n")
+    inv = load_text(text, "proxied.yaml")
+    assert inv.orgs["org1"].address == "lb.example.net" and inv.orgs["org2"].address is None
+    want = desired_from_inventory(inv, "org1")
+    assert {k: v.values for k, v in want.records.items()} == {
+        ("peer0", "CNAME"): ("lb.example.net.",), ("peer1", "CNAME"): ("lb.example.net.",),
+        ("couchdb0", "CNAME"): ("lb.example.net.",),
+        ("peer-vm1.hosts", "A"): ("10.0.0.21",), ("peer-vm2.hosts", "A"): ("10.0.0.22",)}
+    assert want.sources[("peer0", "CNAME")] == "node peer0.org1 (org address)"
+    assert {k: v.values for k, v in desired_from_inventory(inv, "org2").records.items()} == EXPECTED["org2"]
+    v6 = load_text(text.replace("address: lb.example.net", "address: 2001:db8::443"), "v6.yaml")
+    assert desired_from_inventory(v6, "org1").records[("peer1", "AAAA")].values == ("2001:db8::443",)
+    with pytest.raises(OpskitError, match=r"bad\.yaml:\d+: orgs\.org1\.address: .*neither a valid IP address nor"):
+        load_text(text.replace("address: lb.example.net", "address: 'lb;reboot'"), "bad.yaml")
