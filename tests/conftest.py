@@ -16,7 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from opskit.lab.lab import Lab
 
-pytest_plugins = ["tests.sshfleet"]
+pytest_plugins = ["tests.sshfleet", "tests.kafkalab"]
 
 #: The test lab lives in the first half of the lab subnet; tests/lab/test_down.py builds a throw-away
 #: lab in the second half, so both fit in 10.77.0.0/24 next to each other.

@@ -2,6 +2,8 @@
 
 The stand-in image holds ``/bin/busybox`` (Debian's busybox-static) with applet symlinks, ``/opt/standin/node.py``,
 ``/opt/standin/peer_cli.py`` with its ``/bin/peer`` wrapper (the tools container's ``peer`` command),
+``/opt/standin/channels.py`` (channel configs of orderers, imported lazily: it needs the protobuf libraries that
+``StandinSpec(pylib=True)`` mounts at ``/opt/pylib``),
 ``/opt/standin/blockfile.py`` (opskit/ledger/blockfile.py) and the seed ledgers from ``opskit/lab/standin/seed``.
 Python itself is not in the image: containers bind-mount the host's /usr, /lib and /lib64 read-only
 (see ``opskit.lab.standin.launch.run_argv``). The tar stream is built in memory and fed to ``docker import``.
@@ -25,6 +27,7 @@ BUSYBOX = Path("/bin/busybox")
 BLOCKFILE_PY = Path(__file__).resolve().parent.parent / "ledger" / "blockfile.py"
 SEED_DIR = NODE_PY.parent / "seed"
 PEER_CLI_PY = NODE_PY.parent / "peer_cli.py"
+CHANNELS_PY = NODE_PY.parent / "channels.py"
 #: ``peer`` inside a stand-in container (on /bin: /usr is the host's, bind-mounted read-only)
 PEER_WRAPPER = b'#!/bin/sh\nexec /usr/bin/python3 /opt/standin/peer_cli.py "$@"\n'
 APPLETS = ("sh", "ash", "ls", "cat", "cp", "mv", "rm", "ln", "mkdir", "rmdir", "touch", "echo", "sleep", "ps",
@@ -64,7 +67,7 @@ _cache: dict[tuple, bytes] = {}
 def standin_rootfs_tar() -> bytes:
     """The stand-in root filesystem as an uncompressed tar stream (cached while its inputs are unchanged)."""
     seeds = sorted(p for p in SEED_DIR.rglob("*") if p.is_file())
-    inputs = [BUSYBOX.resolve(), NODE_PY, BLOCKFILE_PY, PEER_CLI_PY, *seeds]
+    inputs = [BUSYBOX.resolve(), NODE_PY, BLOCKFILE_PY, PEER_CLI_PY, CHANNELS_PY, *seeds]
     key = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in inputs)
     if key in _cache:
         return _cache[key]
@@ -82,6 +85,7 @@ def standin_rootfs_tar() -> bytes:
         _add_file(tar, "opt/standin/node.py", NODE_PY.read_bytes(), 0o755)
         _add_file(tar, "opt/standin/blockfile.py", BLOCKFILE_PY.read_bytes(), 0o644)
         _add_file(tar, "opt/standin/peer_cli.py", PEER_CLI_PY.read_bytes(), 0o755)
+        _add_file(tar, "opt/standin/channels.py", CHANNELS_PY.read_bytes(), 0o644)
         _add_file(tar, "bin/peer", PEER_WRAPPER, 0o755)
         made = {"opt/standin/seed"}
         for path in seeds:

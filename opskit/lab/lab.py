@@ -5,6 +5,9 @@
     inv = lab.inventory()    # the written inventory, loaded like any other
     lab.down()               # removes everything it created; returns what it could not remove
 
+    klab = Lab(LabConfig(name="k", hosts=4, consensus="kafka"))   # orderers on Kafka (real Kafka genesis blocks)
+    klab.reset_fleet()       # orderers/Kafka/ZooKeeper/cli back to their first start (e.g. after a migration)
+
 State lives in ``/var/tmp/opskit-lab/<name>/`` (``state.json`` records what was asked for and what was
 written outside that directory). Every name the lab creates is derived from the lab name, so
 :meth:`Lab.down` works from a fresh process, and on a half-built lab. Processes are stopped only by the pid
@@ -40,6 +43,15 @@ FIRST_HOST_OFFSET = 10            # vm1 = .11, vm2 = .12, ...
 DNS_PORT = 53
 PROMETHEUS_PORT = 9090
 REGISTRY = ".created-paths.json"  # paths outside the state dirs that some lab created (mount points)
+#: where the cli (tools) container sees the lab's crypto material (the admin MSPs), read-only
+CLI_CRYPTO = "/etc/hyperledger/crypto"
+#: seeds of the stand-in ledgers per consensus (opskit/lab/standin/seed/SOURCES.md); None = the kind's default
+SEEDS = {"etcdraft": None, "kafka": "kafka_genesis"}
+#: the seed block whose etcdraft consenters (real TLS certs) go into the lab's consenters file
+RAFT_GENESIS_SEED = Path(__file__).resolve().parent / "standin" / "seed" / "orderer1_h43" / "system-channel.block"
+#: containers the recreate machinery leaves next to a node's container (opskit.container.recreate)
+LEFTOVER_SUFFIXES = ("-opskit-old", "-opskit-failed")
+KEPT_INFIX = "-opskit-kept-"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 
@@ -59,7 +71,7 @@ class LabConfig:
     inventory_out: str | None = None     #: also write the inventory here (removed again by down)
     fleet: bool = True                   #: start the Fabric stand-in containers
     services: bool = True                #: start BIND, Prometheus and moto
-    consensus: str = "etcdraft"          #: consensus the orderer stand-ins report (etcdraft or kafka)
+    consensus: str = "etcdraft"          #: etcdraft (default) or kafka: the orderers' channel configs and settings
     workers: int = 8                     #: threads for building hosts
 
     def __post_init__(self) -> None:
@@ -72,6 +84,11 @@ class LabConfig:
             raise LabError(f"{self.hosts} hosts do not fit in {self.subnet}")
         if self.disk_mb < 64:
             raise LabError("disk_mb must be at least 64")
+        if self.consensus not in SEEDS:
+            raise LabError(f"consensus {self.consensus!r} must be one of {', '.join(SEEDS)}")
+        if self.consensus == "kafka" and self.hosts < 4:
+            raise LabError(f"a Kafka lab needs at least 4 hosts (every orderer on port 7050, as the Kafka genesis "
+                           f"blocks name them), not {self.hosts}")
 
 
 @dataclass
@@ -103,6 +120,9 @@ class Lab:
         self.key_file = self.keys_dir / "id_ed25519"
         self.known_hosts = self.dir / "known_hosts"
         self.inventory_path = self.dir / "inventory.yaml"
+        self.crypto_dir = self.dir / "crypto"
+        #: the consenters file (opskit.orderer.migration.load_consenters) of this lab's orderers, written by up
+        self.consenters_file = self.dir / "consenters.yaml"
         net = ipaddress.ip_network(c.subnet)
         self.network = net
         self.gateway = str(net.network_address + 1)
@@ -267,6 +287,8 @@ class Lab:
                     phase("images", self._up_images)
                 for f in futures.values():
                     f.result()
+            if self.config.fleet:
+                phase("crypto", self._write_crypto)
             phase("inventory", self._write_inventory)
             if self.config.fleet:
                 phase("fleet", self._up_fleet)
@@ -394,17 +416,88 @@ class Lab:
                                   network="host")
         if n.kind in ("orderer", "peer"):
             kw.update(channels=list(n.channels), ops_port=n.operations_port, volumes={n.ledger_path: n.volume},
-                      extra_ports=[listen] if listen else [])
+                      extra_ports=[listen] if listen else [], seed=SEEDS[self.config.consensus])
             if n.kind == "orderer":
                 number = int(n.name.removeprefix("orderer"))
+                # the other orderers, by their listen ports: where an accepted config update is replicated to
+                cluster = [f"http://{self.hosts[o.host].address}:{o.ports['listen']}"
+                           for o in self.topology.orderers if o.name != n.name]
                 kw.update(node_id=number, leader=number == 1, cluster_size=len(self.topology.orderers),
-                          consensus=self.config.consensus, mspid=f"OrdererOrg{number}MSP")
+                          consensus=self.config.consensus, mspid=f"OrdererOrg{number}MSP", pylib=True,
+                          cluster=cluster)
             else:
                 kw.update(mspid=f"Org{n.org.removeprefix('org')}MSP" if n.org else "",
                           leader=n.name.startswith("peer0."))
+        elif n.kind == "cli":
+            kw.update(ops_port=listen, pylib=True, binds={str(self.crypto_dir): CLI_CRYPTO})
         else:
             kw.update(ops_port=listen)  # kafka/zookeeper/couchdb answer on their usual port; cli has none
         return StandinSpec(**kw)
+
+    # -- crypto material and the consenters file ----------------------------------------------------
+    def admin_msp_path(self, org: str) -> str:
+        """The admin MSP directory of ``org`` as the cli container sees it."""
+        return f"{CLI_CRYPTO}/{org}/users/Admin@{org}.{DOMAIN}/msp"
+
+    def _write_crypto(self) -> None:
+        """Admin MSPs (a self-signed certificate per org admin) and the consenters file with the real TLS
+        certificates of the seed's etcdraft consenters."""
+        from datetime import datetime, timedelta, timezone
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.now(timezone.utc)
+        for org in [*ORDERER_ORGS, *PEER_ORGS]:
+            domain = f"{org}.{DOMAIN}"
+            key = ec.generate_private_key(ec.SECP256R1())
+            name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "US"),
+                              x509.NameAttribute(NameOID.ORGANIZATION_NAME, domain),
+                              x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "admin"),
+                              x509.NameAttribute(NameOID.COMMON_NAME, f"Admin@{domain}")])
+            cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                    .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+                    .not_valid_after(now + timedelta(days=3650))
+                    .sign(key, hashes.SHA256()))
+            pem = cert.public_bytes(serialization.Encoding.PEM)
+            msp = self.crypto_dir / org / "users" / f"Admin@{domain}" / "msp"
+            for sub in ("signcerts", "keystore", "cacerts"):
+                (msp / sub).mkdir(parents=True, exist_ok=True)
+            (msp / "signcerts" / f"Admin@{domain}-cert.pem").write_bytes(pem)
+            (msp / "cacerts" / f"ca.{domain}-cert.pem").write_bytes(pem)  # self-signed: its own CA
+            (msp / "keystore" / "priv_sk").write_bytes(key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+            (msp / "keystore" / "priv_sk").chmod(0o600)
+        self._write_consenters()
+
+    def _write_consenters(self) -> None:
+        from opskit.orderer.config import get_consensus, load_config_file
+
+        raft = get_consensus(load_config_file(RAFT_GENESIS_SEED).config).raft
+        if raft is None:
+            raise LabError(f"{RAFT_GENESIS_SEED} holds no etcdraft metadata")
+        lines = ["# The lab's orderers as Raft consenters (opskit.orderer.migration.load_consenters); TLS certificates",
+                 "# of the real fixture network (tests/fixtures/fabric-2.5, raft_system-channel_genesis.block).",
+                 "consenters:"]
+        for c in raft.consenters:
+            node = next((o for o in self.topology.orderers if o.container == c.host), None)
+            if node is None:
+                raise LabError(f"consenter {c.host} of the seed is not an orderer of the lab")
+            org = node.org or ""
+            tls = self.crypto_dir / org / "orderers" / c.host / "tls"
+            tls.mkdir(parents=True, exist_ok=True)
+            (tls / "server.crt").write_bytes(c.server_tls_cert)
+            (tls / "client.crt").write_bytes(c.client_tls_cert)
+            lines += [f"  - host: {c.host}", f"    port: {node.ports['listen']}",
+                      f"    client_tls_cert: {(tls / 'client.crt').relative_to(self.dir)}",
+                      f"    server_tls_cert: {(tls / 'server.crt').relative_to(self.dir)}"]
+        o = raft.options
+        lines += ["options:", f"  tick_interval: {o.tick_interval}", f"  election_tick: {o.election_tick}",
+                  f"  heartbeat_tick: {o.heartbeat_tick}", f"  max_inflight_blocks: {o.max_inflight_blocks}",
+                  f"  snapshot_interval_size: {o.snapshot_interval_size}"]
+        self.consenters_file.write_text("\n".join(lines) + "\n")
 
     def _up_fleet(self) -> None:
         """Start every stand-in container over SSH (each host's own engine), then wait until they answer."""
@@ -444,6 +537,108 @@ class Lab:
 
         wait_for(answering, timeout=timeout, what="every stand-in to answer")
 
+    def start_standin(self, name: str, env: dict[str, str] | None = None, *, replace: bool = False) -> None:
+        """Start node ``name``'s container from its spec on its host's engine (``env`` added to the spec's).
+
+        ``replace=True`` removes the node's current container first (its volumes stay): a restart with other
+        settings, e.g. an orderer restarted with the Raft cluster settings (``ORDERER_CONSENSUS_WALDIR``).
+        Returns once the container runs; use :meth:`wait_fleet` (or the node's endpoint) to wait for it to answer.
+        """
+        from opskit.lab.standin.launch import run_argv
+
+        n = self.node(name)
+        h = self.hosts[n.host]
+        spec = self.standin_spec(n)
+        spec.env.update(env or {})
+        if replace:
+            subprocess.run([*h.docker, "rm", "-f", n.container], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run([*h.docker, *run_argv(spec)], capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise LabError(f"{n.host}: starting {n.container} failed: {proc.stderr.strip()}")
+
+    def reset_fleet(self, kinds: tuple[str, ...] | list[str] = ("orderer", "kafka", "zookeeper", "cli"),
+                    timeout: float = 60) -> dict[str, float]:
+        """Put the nodes of ``kinds`` back to their first start: remove their containers (and the leftovers the
+        recreate machinery names ``<container>-opskit-old`` / ``-opskit-failed`` / ``-opskit-kept-*``) and their
+        named volumes, start them again from their specs and wait until they answer.
+
+        Every engine is cleared before any container starts again, so a starting orderer cannot pull a config
+        from an old one (see docs/lab-standins.md). Returns the seconds of each phase.
+        """
+        from opskit.lab.standin.launch import get, run_argv
+
+        if not self.config.fleet:
+            raise LabError(f"lab {self.name} has no fleet")
+        wanted = set(kinds)
+        unknown = wanted - {n.kind for n in self.topology.nodes}
+        if unknown:
+            raise LabError(f"unknown node kinds {', '.join(sorted(unknown))}")
+        nodes = [n for n in self.topology.nodes if n.kind in wanted]
+        by_host: dict[str, list[NodePlan]] = {}
+        for n in nodes:
+            by_host.setdefault(n.host, []).append(n)
+        times: dict[str, float] = {}
+
+        def docker(host: str, *args: str, check: bool = True) -> str:
+            proc = subprocess.run([*self.hosts[host].docker, *args], capture_output=True, text=True, timeout=120)
+            if check and proc.returncode != 0:
+                raise LabError(f"{host}: docker {' '.join(args[:2])} failed: {proc.stderr.strip()}")
+            return proc.stdout
+
+        def remove(host: str) -> None:
+            mine = by_host[host]
+            present = docker(host, "ps", "-a", "--format", "{{.Names}}").split()
+            doomed = [c for c in present for n in mine
+                      if c == n.container or c in {n.container + s for s in LEFTOVER_SUFFIXES}
+                      or c.startswith(n.container + KEPT_INFIX)]
+            volumes = {v for n in mine for v in self.standin_spec(n).volumes.values()}
+            if doomed:
+                listing = docker(host, "inspect", "--format",
+                                 '{{range .Mounts}}{{if eq .Type "volume"}}{{.Name}} {{end}}{{end}}', *doomed,
+                                 check=False)
+                volumes |= set(listing.split())
+                docker(host, "rm", "-f", *doomed)
+            existing = set(docker(host, "volume", "ls", "-q").split())
+            if volumes & existing:
+                docker(host, "volume", "rm", "-f", *sorted(volumes & existing))
+
+        def start(host: str) -> None:
+            for n in by_host[host]:
+                docker(host, *run_argv(self.standin_spec(n)))
+
+        def each(fn: Callable[[str], None]) -> None:
+            with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
+                futures = {h: pool.submit(fn, h) for h in by_host}
+            errors = []
+            for h, f in futures.items():
+                try:
+                    f.result()
+                except Exception as exc:
+                    errors.append(f"{h}: {exc}")
+            if errors:
+                raise LabError("reset_fleet failed: " + "; ".join(errors))
+
+        t0 = time.monotonic()
+        each(remove)
+        times["remove"] = round(time.monotonic() - t0, 3)
+        t1 = time.monotonic()
+        each(start)
+        times["start"] = round(time.monotonic() - t1, 3)
+        t2 = time.monotonic()
+
+        def answering() -> bool:
+            for n in nodes:
+                port = n.operations_port or n.ports.get("listen")
+                if port and get(f"http://{self.hosts[n.host].address}:{port}", "/healthz", timeout=1.0)[0] \
+                        not in (200, 503):
+                    return False
+            return all(self.running_containers(h) >= {n.container for n in ns} for h, ns in by_host.items())
+
+        wait_for(answering, timeout=timeout, what=f"the reset {', '.join(sorted(wanted))} stand-ins to answer")
+        times["wait"] = round(time.monotonic() - t2, 3)
+        times["total"] = round(time.monotonic() - t0, 3)
+        return times
+
     def running_containers(self, host: str) -> set[str]:
         h = self.host(host)
         proc = subprocess.run([*h.docker, "ps", "--format", "{{.Names}}"], capture_output=True, text=True, timeout=20)
@@ -468,6 +663,9 @@ class Lab:
             orgs[org] = {"kind": "orderer", "domain": f"{org}.{DOMAIN}", "msp_id": f"OrdererOrg{i}MSP"}
         for i, org in enumerate(PEER_ORGS, start=1):
             orgs[org] = {"kind": "peer", "domain": f"{org}.{DOMAIN}", "msp_id": f"Org{i}MSP"}
+        if self.config.fleet:
+            for org in orgs:
+                orgs[org]["admin_msp_path"] = self.admin_msp_path(org)
         if self.config.services:
             for org in orgs:
                 orgs[org]["dns"] = {
@@ -487,6 +685,8 @@ class Lab:
                 if n.kind in ("orderer", "peer"):
                     entry["hostname"] = n.container
                     entry["operations"] = self.operations_url(n.name)
+                    if n.ports.get("listen"):
+                        entry["listen_port"] = n.ports["listen"]
                 if n.port_list:
                     entry["ports"] = n.port_list
                 if spec.volumes:
@@ -523,6 +723,7 @@ class Lab:
 
         yaml = YAML()
         yaml.default_flow_style = False
+        yaml.width = 4096  # long paths (admin_msp_path) on one line
         buf = io.StringIO()
         buf.write(f"# The lab {self.name!r}: written by `inv lab.up`, removed by `inv lab.down`. Do not edit.\n")
         yaml.dump(self.inventory_document(), buf)

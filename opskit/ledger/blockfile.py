@@ -768,6 +768,123 @@ def encode_block(number: int, previous_hash: bytes, data_entries: Sequence[bytes
     return put_uvarint(len(body)) + body, dh
 
 
+@dataclass
+class RawBlock:
+    """One whole block: header fields, data entries (envelopes) and metadata entries."""
+
+    number: int
+    previous_hash: bytes
+    data_hash: bytes
+    data: List[bytes]
+    metadata: List[bytes]
+
+    @property
+    def header_hash(self) -> bytes:
+        return header_hash(self.number, self.previous_hash, self.data_hash)
+
+    def to_proto(self) -> bytes:
+        """The ``common.Block`` protobuf, encoded as Go's protobuf does (what ``peer channel fetch`` writes).
+
+        Header fields equal to their zero value are omitted; every data and metadata entry is written, empty
+        ones too (repeated bytes). The MANIFEST of the fixtures notes that re-encoding a record this way gives
+        the bytes an orderer delivers.
+        """
+        hdr = ((_pb_varint(1, self.number) if self.number else b"")
+               + (_pb_bytes(2, self.previous_hash) if self.previous_hash else b"")
+               + (_pb_bytes(3, self.data_hash) if self.data_hash else b""))
+        data = b"".join(_pb_bytes(1, bytes(d)) for d in self.data)
+        meta = b"".join(_pb_bytes(1, bytes(m)) for m in self.metadata)
+        return _pb_bytes(1, hdr) + _pb_bytes(2, data) + _pb_bytes(3, meta)
+
+    @classmethod
+    def from_proto(cls, block: Buf) -> "RawBlock":
+        """Decode a ``common.Block`` protobuf (e.g. a genesis block written by configtxgen)."""
+        number, prev, dh = 0, b"", b""
+        data: List[bytes] = []
+        meta: List[bytes] = []
+        try:
+            for f, w, v in _pb_fields(block):
+                if f == 1 and w == 2:
+                    for hf, hw, hv in _pb_fields(v):
+                        if hf == 1 and hw == 0:
+                            number = int(hv)
+                        elif hf == 2 and hw == 2:
+                            prev = bytes(hv)
+                        elif hf == 3 and hw == 2:
+                            dh = bytes(hv)
+                elif f == 2 and w == 2:
+                    data += [bytes(x) for df, dw, x in _pb_fields(v) if df == 1 and dw == 2]
+                elif f == 3 and w == 2:
+                    meta += [bytes(x) for mf, mw, x in _pb_fields(v) if mf == 1 and mw == 2]
+        except _Short:
+            raise CorruptRecord("truncated common.Block protobuf") from None
+        return cls(number, prev, dh, data, meta)
+
+
+def _split_body(body: Buf) -> RawBlock:
+    end = len(body)
+    try:
+        number, dh, ph, n_tx, pos = _parse_head(body, 0, end)
+        data = []
+        for _ in range(n_tx):
+            n, pos = uvarint(body, pos, end)
+            data.append(bytes(body[pos:pos + n]))
+            pos += n
+        n_meta, pos = uvarint(body, pos, end)
+        meta = []
+        for _ in range(n_meta):
+            n, pos = uvarint(body, pos, end)
+            meta.append(bytes(body[pos:pos + n]))
+            pos += n
+    except _Short:
+        raise CorruptRecord("record ends inside the block") from None
+    return RawBlock(number, bytes(ph), bytes(dh), data, meta)
+
+
+def read_raw(path: str, offset: int, size: int) -> RawBlock:
+    """The whole block held by the record at ``offset`` (``size`` = whole record) of ``path``."""
+    with open(path, "rb") as f:
+        f.seek(offset)
+        rec = f.read(size)
+    length, p = uvarint(rec, 0, len(rec))
+    return _split_body(memoryview(rec)[p:p + length])
+
+
+def find_block(channel_dir: str, number: int) -> RawBlock:
+    """Block ``number`` of the chain (header scan to find it, then one read). Raises KeyError when absent."""
+    for _, path in _require_files(channel_dir):
+        for item in iter_headers(path):
+            if isinstance(item, BlockHeader) and item.number == number:
+                return read_raw(path, item.offset, item.size)
+    raise KeyError(number)
+
+
+def last_config_block(channel_dir: str) -> Optional[RawBlock]:
+    """The last block whose single envelope is a CONFIG (header type 1) envelope, or None.
+
+    Starts from the LAST_CONFIG index of the tip (what Fabric itself uses) and falls back to a full scan
+    when that block is not a config block.
+    """
+    tip = height(channel_dir)["last_block"]
+    candidates = [tip["number"]] if tip["isConfig"] else []
+    if tip.get("lastConfig") is not None:
+        candidates.append(int(tip["lastConfig"]))
+    for number in candidates:
+        try:
+            blk = find_block(channel_dir, number)
+        except KeyError:
+            continue
+        if len(blk.data) == 1 and envelope_channel_header(blk.data[0])[0] == HEADER_TYPE_CONFIG:
+            return blk
+    found = None
+    for item in iter_blocks(channel_dir, check_data_hash=False):
+        if isinstance(item, BlockInfo) and item.is_config:
+            found = item
+    if found is None:
+        return None
+    return read_raw(os.path.join(channel_dir, found.file), found.offset, found.size)
+
+
 class ChainWriter:
     """Appends correctly hash-chained blocks to a channel directory, keeping the tip in memory.
 
@@ -832,6 +949,20 @@ class ChainWriter:
         self.next_number = number + 1
         self.last_config = last_config
         return info
+
+    def append_raw(self, block: RawBlock) -> BlockInfo:
+        """Append a real block as it is (e.g. a configtxgen genesis block), keeping its header hash.
+
+        The block must be the next one of this chain: its number, previous hash and data hash (SHA-256 of
+        its data entries, Fabric's block data hashing) must fit, otherwise :class:`LedgerError` is raised.
+        """
+        if block.number != self.next_number:
+            raise LedgerError("block %d cannot be appended to %s at height %d" % (block.number, self.dir, self.next_number))
+        if bytes(block.previous_hash) != self.prev_hash:
+            raise LedgerError("block %d does not chain onto the tip of %s" % (block.number, self.dir))
+        if hashlib.sha256(b"".join(block.data)).digest() != bytes(block.data_hash):
+            raise LedgerError("block %d: data hash differs from SHA-256 of its data" % block.number)
+        return self.append(block.data, block.metadata)
 
 
 def append_block(channel_dir: str, data_entries: Sequence[bytes], metadata: Optional[Sequence[bytes]] = None,

@@ -64,9 +64,10 @@ def test_config_online_matches_every_orderer(lab):
     res = opskit("orderer.config", "mychannel", "-i", str(lab.inventory_path), "--json")
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
-    # the lab's mychannel ledgers are the real network's (fixture 03): u03 set 3s, u05 max message count 20
+    # the lab's mychannel ledgers are the real network's (fixture 03): its last config block (42, sequence 43)
+    # has the batch parameters back at 2s / 10 after the fixture's test updates
     assert doc["consensus"]["type"] == "etcdraft" and doc["consensus"]["state"] == "STATE_NORMAL"
-    assert doc["batch_timeout"] == "3s" and doc["batch_size"]["max_message_count"] == 20
+    assert doc["batch_timeout"] == "2s" and doc["batch_size"]["max_message_count"] == 10
     got = configs_by_orderer(lab, "mychannel")
     assert len(got) == 4 and all(not isinstance(f, Exception) for f in got.values()), got
     assert {f.config.sequence for f in got.values()} == {doc["sequence"]}
@@ -83,7 +84,7 @@ def test_set_batch_plan_then_apply_then_nothing(lab, batch_restored):
     plan = opskit("orderer.set-batch", "mychannel", "--timeout", "5s", "--plan", "-i", inv, "--json")
     assert plan.returncode == 0, plan.stderr
     results = json.loads(plan.stdout)["results"]
-    assert any("BatchTimeout" in r["message"] and "3s" in r["message"] and "5s" in r["message"] for r in results), results
+    assert any("BatchTimeout" in r["message"] and "2s" in r["message"] and "5s" in r["message"] for r in results), results
     assert {f.config.sequence for f in configs_by_orderer(lab, "mychannel").values()} == seq0  # plan changed nothing
     assert heights(lab, "mychannel") == h0
 

@@ -5,6 +5,8 @@ The stand-in program itself is ``node.py`` next to this file (stdlib only). See 
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import sys
 import urllib.error
@@ -21,6 +23,8 @@ NODE_PY = Path(__file__).with_name("node.py")
 LEDGER_KINDS = ("orderer", "peer")
 KINDS = ("orderer", "peer", "kafka", "zookeeper", "couchdb", "cli")
 DATA_ROOT = "/var/hyperledger/production"
+#: where a stand-in container sees the project's Python libraries (``StandinSpec(pylib=True)``)
+PYLIB = "/opt/pylib"
 
 #: Fabric's defaults for the operations endpoint (FABRIC-NOTES.md), used when ``ops_port`` is None.
 DEFAULT_OPS_PORT = {"orderer": 8443, "peer": 9443}
@@ -34,6 +38,31 @@ DATA_PATHS: dict[str, list[str]] = {
     "couchdb": ["/opt/couchdb/data"],
     "cli": [],
 }
+
+
+class PylibError(RuntimeError):
+    """The Python packages to mount into stand-in containers cannot be found in this interpreter."""
+
+
+@functools.lru_cache(maxsize=1)
+def pylib_mounts() -> tuple[tuple[str, str], ...]:
+    """(host path, container path) of the packages a stand-in needs for channel configs: the running
+    interpreter's ``google`` (protobuf) and ``fabric_protos`` packages and this opskit package.
+
+    Found from the modules' locations without importing them; the lab hosts share this machine's filesystem,
+    so the same paths work in every lab engine. Debian's /usr/bin/python3 (3.11, what the containers run)
+    imports them (protobuf's upb extension is built for CPython 3.11).
+    """
+    proto = importlib.util.find_spec("google.protobuf")
+    fabric = importlib.util.find_spec("fabric_protos")
+    if proto is None or not proto.submodule_search_locations or fabric is None or not fabric.submodule_search_locations:
+        raise PylibError("google.protobuf / fabric_protos are not installed for this interpreter "
+                         "(pip install hyperledger-fabric-protos)")
+    google = Path(list(proto.submodule_search_locations)[0]).resolve().parent
+    fabric_dir = Path(list(fabric.submodule_search_locations)[0]).resolve()
+    opskit_dir = Path(__file__).resolve().parents[2]
+    return ((str(google), f"{PYLIB}/google"), (str(fabric_dir), f"{PYLIB}/fabric_protos"),
+            (str(opskit_dir), f"{PYLIB}/opskit"))
 
 
 def ledger_dir(kind: str, channel: str) -> str:
@@ -55,6 +84,9 @@ class StandinSpec:
     genesis block), or None for the kind's default seed. ``log_opts`` None means the json-file driver
     with NO rotation (the state the log-rotation rollout fixes); a dict is passed as ``--log-opt k=v``.
     ``extra_ports`` are published as well and answered by the stand-in (e.g. 7050, 7051).
+    ``pylib`` bind-mounts the project's protobuf libraries and opskit read-only at ``/opt/pylib`` (with
+    ``PYTHONPATH``), which orderers need for channel configs and the cli for ``peer channel`` commands.
+    ``cluster`` (orderers) are the base URLs of the other orderers, for config replication.
     """
 
     name: str
@@ -80,6 +112,9 @@ class StandinSpec:
     heartbeat: float = 5.0
     network: str | None = None
     node_args: list[str] = field(default_factory=list)
+    pylib: bool = False
+    cluster: list[str] = field(default_factory=list)
+    binds: dict[str, str] = field(default_factory=dict)   # host path -> container path, mounted read-only
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -110,6 +145,8 @@ def node_args(spec: StandinSpec) -> list[str]:
             args += ["--auto-advance", f"{spec.auto_advance:g}"]
         if spec.kind == "orderer":
             args += ["--cluster-size", str(spec.cluster_size), "--consensus", spec.consensus]
+            for url in spec.cluster:
+                args += ["--cluster", url]
     else:
         for path in spec.volumes:
             args += ["--touch", path]
@@ -126,13 +163,20 @@ def run_argv(spec: StandinSpec) -> list[str]:
     for key, value in (spec.log_opts or {}).items():
         argv += ["--log-opt", f"{key}={value}"]
     argv += ["-v", "/usr:/usr:ro", "-v", "/lib:/lib:ro", "-v", "/lib64:/lib64:ro"]
+    env = dict(spec.env)
+    if spec.pylib:
+        for host_path, target in pylib_mounts():
+            argv += ["-v", f"{host_path}:{target}:ro"]
+        env.setdefault("PYTHONPATH", PYLIB)
+    for host_path, target in spec.binds.items():
+        argv += ["-v", f"{host_path}:{target}:ro"]
     for path, volume in spec.volumes.items():
         argv += ["-v", f"{volume}:{path}"]
     prefix = f"{spec.publish_ip}:" if spec.publish_ip else ""
     for port in [spec.ops_port, *spec.extra_ports] if spec.network != "host" else []:  # host network: no -p
         if port:
             argv += ["-p", f"{prefix}{port}:{port}"]
-    for key, value in spec.env.items():
+    for key, value in env.items():
         argv += ["-e", f"{key}={value}"]
     if spec.network:
         argv += ["--network", spec.network]

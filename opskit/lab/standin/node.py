@@ -19,11 +19,18 @@ Transactions (for the tools-container stand-in ``peer_cli.py``; see docs/lab-sta
 ``GET /lab/tx?channel=CH&txid=ID`` says in which block the tx is (the deliver analogue); ``GET /lab/getinfo?channel=CH``
 gives what ``peer channel getinfo`` prints. Fault: ``POST /lab/txmode?mode=normal|refuse|drop`` (refuse = answer
 SERVICE_UNAVAILABLE; drop = answer SUCCESS but never write the tx into a block; a stalled orderer drops too).
+
+Channel configs (orderers; needs the protobuf libraries, see ``channels.py``): ``POST /lab/broadcast?channel=CH``
+(body: a ``common.Envelope``; CONFIG_UPDATE envelopes are validated with ``opskit.orderer.rules`` and committed
+as real CONFIG blocks), ``GET /lab/block?channel=CH&which=config|newest|oldest|N`` (header ``X-Opskit-Creator``:
+base64 ``msp.SerializedIdentity``; answers the ``common.Block`` bytes), ``POST /lab/replicate?channel=CH`` (a CONFIG
+envelope pushed by the orderer that accepted the update; ``--cluster URL`` names the other orderers).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -32,8 +39,11 @@ import signal
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 FABRIC_VERSION = "2.5.12"
 COMMIT_SHA = "af0b647"
@@ -41,6 +51,11 @@ MAX_BLOCKFILE_SIZE = 64 * 1024 * 1024
 LEDGER_KINDS = ("orderer", "peer")
 TRIVIAL_KINDS = ("kafka", "zookeeper", "couchdb", "cli")
 HERE = os.path.dirname(os.path.abspath(__file__))
+#: seconds for one request to another orderer of the lab (replication push, config pull at start)
+CLUSTER_TIMEOUT = float(os.environ.get("OPSKIT_STANDIN_CLUSTER_TIMEOUT", "2"))
+#: what a real orderer reads from orderer.yaml / ORDERER_* variables to run a channel as Raft (recorded only)
+RAFT_ENV = ("ORDERER_CONSENSUS_WALDIR", "ORDERER_CONSENSUS_SNAPDIR")
+RAFT_ENV_PREFIX = "ORDERER_GENERAL_CLUSTER_"
 
 # blockfile.py (opskit/ledger/blockfile.py, stdlib only) sits next to this file in the stand-in image;
 # in a source tree it is two directories up.
@@ -170,7 +185,9 @@ class Chain:
 
 
 def seed_chain(seed_dir: str | None, channel: str, chain_dir: str, style: str) -> str:
-    """Fill an empty channel directory: copy the seed's block files, else write a lab genesis block."""
+    """Fill an empty channel directory: copy the seed's block files (``<seed>/<channel>/blockfile_N``), or write
+    the seed's real block (``<seed>/<channel>.block``, e.g. a genesis block, header hash kept), else write a lab
+    genesis block."""
     chain = Chain(channel, chain_dir, style)
     if chain.files():
         return "existing"
@@ -181,6 +198,11 @@ def seed_chain(seed_dir: str | None, channel: str, chain_dir: str, style: str) -
             if name.startswith("blockfile_"):
                 shutil.copyfile(os.path.join(src, name), os.path.join(chain_dir, name))
         return f"seed {src}"
+    if src and os.path.isfile(src + ".block"):
+        with open(src + ".block", "rb") as fh:
+            raw = blockfile.RawBlock.from_proto(fh.read())
+        blockfile.ChainWriter(chain_dir, style=style).append_raw(raw)
+        return f"seed {src}.block"
     envelope = blockfile.make_envelope(channel, b"opskit lab genesis block for " + channel.encode())
     blockfile.append_block(chain_dir, [envelope], style=style)
     return "lab genesis block"
@@ -201,6 +223,20 @@ class Node:
         self.auto_interval = float(args.auto_advance)
         self.cluster_size = args.cluster_size
         self.active_nodes = args.active_nodes if args.active_nodes is not None else args.cluster_size
+        #: True once the harness set cluster numbers (--active-nodes or /lab/cluster): they then win over the
+        #: consenter count of the channel config
+        self.cluster_set = args.active_nodes is not None
+        # channel configs (orderers with the protobuf libraries; channels.py)
+        self.chmod = None                          # the channels module, None = no channel-config features
+        self.config_error = ""                     # why the channel-config features are off
+        self.configs: dict[str, object] = {}       # channel -> channels.ChannelConfig
+        self.mode: dict[str, str] = {}             # channel -> etcdraft | kafka | failed | <other type>
+        self.halted: set[str] = set()              # consensus type changed by a committed block: restart required
+        self.failed: dict[str, str] = {}           # channel -> why its chain could not start
+        self.identity = b""                        # this orderer's serialized identity (pull requests)
+        self.raft_settings = {k: v for k, v in sorted(os.environ.items())
+                              if k in RAFT_ENV or k.startswith(RAFT_ENV_PREFIX)}
+        self.config_counts = {"accepted": 0, "rejected": 0, "replicated_in": 0, "pulled": 0}
         self.chains: dict[str, Chain] = {}
         self.tx_mode = "normal"          # orderers: normal | refuse | drop (POST /lab/txmode)
         self.tx_counts = {"received": 0, "ordered": 0, "refused": 0, "dropped": 0}
@@ -223,6 +259,297 @@ class Node:
                           f"Getting block information from block storage channel={ch} ({how})")
                 LOG.write("blkstorage", "syncCheckpointInfoFromFS", "INFO",
                           f"[{ch}] ledger height {chain.height} from {chain.dir}")
+        if self.kind == "orderer":
+            self._init_channel_configs()
+
+    # -- channel configs (orderers)
+    def _init_channel_configs(self) -> None:
+        """Read every channel's config from its ledger, pull newer ones from the cluster, decide how each runs."""
+        source_root = os.path.normpath(os.path.join(HERE, "..", "..", ".."))  # a source tree: opskit is there
+        if os.path.isdir(os.path.join(source_root, "opskit", "orderer")) and source_root not in sys.path:
+            sys.path.append(source_root)
+        try:
+            import channels  # noqa: PLC0415 - protobuf libraries: optional, see channels.py
+        except Exception as exc:  # ImportError, or a protobuf runtime that does not fit this interpreter
+            self.config_error = f"{type(exc).__name__}: {exc}"
+            LOG.write("orderer.common.server", "Main", "WARN",
+                      f"lab: channel config features disabled (cannot import fabric_protos/opskit.orderer: "
+                      f"{self.config_error}); no config updates, deliver checks or consensus-type migration")
+            for ch in self.chains:
+                self.mode[ch] = self.args.consensus
+            return
+        self.chmod = channels
+        self.identity = channels.serialized_identity(self.args.mspid,
+                                                     f"opskit lab stand-in orderer {self.args.name}".encode())
+        for ch, chain in self.chains.items():
+            try:
+                cfg = channels.load(chain.dir, ch)
+            except Exception as exc:  # a config block that does not decode: run without it, say so
+                LOG.write("orderer.common.server", "Main", "WARN", f"lab: cannot read the config of channel {ch}: {exc}")
+                cfg = None
+            if cfg is not None:
+                self.configs[ch] = cfg
+        self._pull_configs()
+        if self.raft_settings:
+            LOG.write("orderer.common.server", "Main", "INFO", "Raft cluster settings: " + " ".join(
+                f"{k}={'<set>' if 'KEY' in k or 'PRIVATE' in k else v}" for k, v in self.raft_settings.items()))
+        for ch in self.chains:
+            self.mode[ch] = self._start_mode(ch)
+
+    def _start_mode(self, ch: str) -> str:
+        """How a channel runs after this start: by its config's consensus type (``--consensus`` without one)."""
+        cfg = self.configs.get(ch)
+        ctype = cfg.type if cfg is not None else self.args.consensus
+        if ctype != "etcdraft":
+            return ctype
+        waldir = os.environ.get("ORDERER_CONSENSUS_WALDIR", "")
+        if self.args.consensus == "etcdraft" or waldir:
+            for path in (waldir, os.environ.get("ORDERER_CONSENSUS_SNAPDIR", "")):
+                if path:
+                    try:
+                        os.makedirs(os.path.join(path, ch), exist_ok=True)  # a real orderer keeps a dir per channel
+                    except OSError:
+                        pass
+            return "etcdraft"
+        reason = ("etcdraft: no Raft cluster settings: Consensus.WALDir (ORDERER_CONSENSUS_WALDIR) is not set; "
+                  "restart the orderer with the Raft cluster settings (General.Cluster.*, Consensus.WALDir, "
+                  "Consensus.SnapDir)")
+        self.failed[ch] = reason
+        LOG.write("orderer.commmon.multichannel", "newChainSupport", "ERRO",
+                  f"[channel: {ch}] Error creating consenter of type etcdraft: {reason}")
+        return "failed"
+
+    def _fetch_config(self, url: str, ch: str) -> tuple[bytes, object]:
+        req = urllib.request.Request(f"{url.rstrip('/')}/lab/block?channel={quote(ch)}&which=config",
+                                     headers={"X-Opskit-Creator": base64.b64encode(self.identity).decode()})
+        with urllib.request.urlopen(req, timeout=CLUSTER_TIMEOUT) as resp:
+            raw = blockfile.RawBlock.from_proto(resp.read())
+        config, channel = self.chmod.config_of_envelope(raw.data[0])
+        if channel != ch:
+            raise ValueError(f"block is for channel {channel}")
+        return raw.data[0], config
+
+    def _pull_configs(self) -> None:
+        """Best effort at start: adopt a newer config (higher sequence) that another orderer has committed
+        while this one was down, by appending that config envelope as a new block."""
+        jobs = [(url, ch) for ch in self.configs for url in self.args.cluster]
+        if not jobs:
+            return
+
+        def one(job: tuple[str, str]) -> object:
+            try:
+                return self._fetch_config(*job)
+            except Exception as exc:  # unreachable, refused, not a config block: nothing to adopt from it
+                return exc
+
+        with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
+            results = list(pool.map(one, jobs))
+        for ch in list(self.configs):
+            mine = self.configs[ch]
+            best = None
+            for (url, c), res in zip(jobs, results):
+                if c != ch or isinstance(res, Exception):
+                    continue
+                env, config = res
+                if config.sequence > mine.sequence and (best is None or config.sequence > best[2].sequence):
+                    best = (url, env, config)
+            if best is None:
+                continue
+            url, env, config = best
+            info = self.chains[ch].append_envelope(env)
+            self.configs[ch] = self.chmod.ChannelConfig(ch, config, info.number)
+            self.config_counts["pulled"] += 1
+            LOG.write("orderer.commmon.multichannel", "lab", "INFO",
+                      f"[channel: {ch}] lab: pulled config sequence {config.sequence} from {url} (had "
+                      f"{mine.sequence}); written as block [{info.number}]")
+        for (url, ch), res in zip(jobs, results):
+            if isinstance(res, Exception):
+                LOG.write("orderer.commmon.multichannel", "lab", "INFO",
+                          f"[channel: {ch}] lab: no config from {url} ({type(res).__name__}: {res})")
+
+    def _commit_config(self, channel: str, envelope: bytes, config: object, how: str) -> object:
+        """Append a CONFIG block and adopt its config (caller holds the lock). Halts the channel when the block
+        changes the consensus type (a Kafka chain stops after the migration block; the orderer must restart)."""
+        before = self.configs.get(channel)
+        info = self.chains[channel].append_envelope(envelope)
+        now = self.chmod.ChannelConfig(channel, config, info.number)
+        self.configs[channel] = now
+        LOG.write("orderer.commmon.multichannel", "WriteConfigBlock", "INFO",
+                  f"[channel: {channel}] Wrote config block [{info.number}] ({how}): sequence {now.sequence}, "
+                  f"consensus {now.type}/{now.state}")
+        if before is not None and before.type != now.type:
+            self.halted.add(channel)
+            LOG.write(f"orderer.consensus.{before.type}", "processConfig", "WARN",
+                      f"[channel: {channel}] Consensus-type migration: config block [{info.number}] changed the "
+                      f"consensus type from {before.type} to {now.type}; halting the chain, restart required")
+        return info
+
+    def _refusal(self, channel: str) -> tuple[str, str] | None:
+        if channel in self.failed:
+            return "SERVICE_UNAVAILABLE", f"channel {channel} is not serviced: {self.failed[channel]}"
+        if channel in self.halted:
+            return "SERVICE_UNAVAILABLE", self.chmod.HALTED_INFO if self.chmod else "halted"
+        return None
+
+    def broadcast(self, channel: str, body: bytes) -> tuple[int, dict]:
+        """``POST /lab/broadcast``: a CONFIG_UPDATE envelope, validated and committed like an orderer does."""
+        if channel not in self.chains:
+            return 404, {"status": "NOT_FOUND", "info": f"channel {channel} not found"}
+        ch = self.chmod
+        if ch is None:
+            return 503, {"status": "SERVICE_UNAVAILABLE",
+                         "info": f"lab: channel config features unavailable ({self.config_error})"}
+        htype = ch.header_type(body)
+        if htype != 2:
+            return 400, {"status": "BAD_REQUEST",
+                         "info": f"lab: /lab/broadcast takes CONFIG_UPDATE (2) envelopes, got header type {htype}"}
+        with self.lock:
+            refusal = self._refusal(channel)
+            if refusal is None and self.tx_mode == "refuse":
+                refusal = ("SERVICE_UNAVAILABLE", "lab: this orderer refuses transactions")
+            if refusal is None and channel not in self.configs:
+                refusal = ("SERVICE_UNAVAILABLE", f"lab: channel {channel} has no config block")
+            if refusal is not None:
+                self.config_counts["rejected"] += 1
+                LOG.write("orderer.common.broadcast", "ProcessMessage", "WARN",
+                          f"[channel: {channel}] Rejecting broadcast of config message because of error: {refusal[1]}")
+                return ch.HTTP_CODE.get(refusal[0], 503), {"status": refusal[0], "info": refusal[1]}
+            try:
+                nxt = ch.apply_config_update(self.configs[channel], body)
+            except ch.Refused as exc:
+                self.config_counts["rejected"] += 1
+                LOG.write("orderer.common.broadcast", "ProcessMessage", "WARN",
+                          f"[channel: {channel}] Rejecting broadcast of config message because of error: {exc.info}")
+                return exc.http, {"status": exc.status, "info": exc.info}
+            if self.tx_mode == "drop" or self.stalled:
+                self.tx_counts["dropped"] += 1  # acknowledged, never ordered
+                return 200, {"status": "SUCCESS", "info": ""}
+            envelope = ch.config_envelope(channel, nxt, body, self.identity)
+            info = self._commit_config(channel, envelope, nxt, "config update")
+            self.config_counts["accepted"] += 1
+        replicated = self._replicate(channel, envelope)
+        return 200, {"status": "SUCCESS", "info": "", "block": info.number, "replicated": replicated}
+
+    def _replicate(self, channel: str, envelope: bytes) -> dict[str, str]:
+        """Push a committed config envelope to the other orderers (what consensus would do); who answered what."""
+        urls = list(self.args.cluster)
+        if not urls:
+            return {}
+
+        def push(url: str) -> str:
+            req = urllib.request.Request(f"{url.rstrip('/')}/lab/replicate?channel={quote(channel)}", data=envelope,
+                                         method="POST", headers={"Content-Type": "application/octet-stream"})
+            try:
+                with urllib.request.urlopen(req, timeout=CLUSTER_TIMEOUT) as resp:
+                    return str(json.loads(resp.read() or b"{}").get("status", "?"))
+            except urllib.error.HTTPError as exc:
+                try:
+                    doc = json.loads(exc.read() or b"{}")
+                    return f"{doc.get('status', exc.code)}: {doc.get('info', '')}"
+                except ValueError:
+                    return f"HTTP {exc.code}"
+            except OSError as exc:
+                return f"unreachable: {exc}"
+
+        with ThreadPoolExecutor(max_workers=len(urls)) as pool:
+            out = dict(zip(urls, pool.map(push, urls)))
+        for url, res in out.items():
+            if res != "SUCCESS":
+                LOG.write("orderer.commmon.multichannel", "lab", "WARN",
+                          f"[channel: {channel}] lab: config block not replicated to {url}: {res}")
+        return out
+
+    def replicate_in(self, channel: str, body: bytes) -> tuple[int, dict]:
+        """``POST /lab/replicate``: append the pushed CONFIG envelope and adopt its config (no re-validation)."""
+        if channel not in self.chains:
+            return 404, {"status": "NOT_FOUND", "info": f"channel {channel} not found"}
+        if self.chmod is None:
+            return 503, {"status": "SERVICE_UNAVAILABLE",
+                         "info": f"lab: channel config features unavailable ({self.config_error})"}
+        try:
+            config, chid = self.chmod.config_of_envelope(body)
+        except ValueError as exc:
+            return 400, {"status": "BAD_REQUEST", "info": str(exc)}
+        if chid != channel:
+            return 400, {"status": "BAD_REQUEST", "info": f"envelope is for channel {chid}"}
+        with self.lock:
+            refusal = self._refusal(channel) or (("SERVICE_UNAVAILABLE", "lab: chain stalled") if self.stalled else None)
+            if refusal is not None:
+                return 503, {"status": refusal[0], "info": refusal[1]}
+            cur = self.configs.get(channel)
+            if cur is not None and config.sequence <= cur.sequence:
+                return 200, {"status": "SUCCESS", "info": f"already at sequence {cur.sequence}"}
+            info = self._commit_config(channel, body, config, "replicated")
+            self.config_counts["replicated_in"] += 1
+        return 200, {"status": "SUCCESS", "info": "", "block": info.number}
+
+    def deliver(self, channel: str, which: str, creator: str | None) -> tuple[int, object, dict[str, str]]:
+        """``GET /lab/block``: (http code, block bytes or a status dict, extra headers)."""
+        if channel not in self.chains:
+            return 404, {"status": "NOT_FOUND", "info": f"channel {channel} not found"}, {}
+        if self.chmod is not None:
+            if channel in self.failed:
+                return 503, {"status": "SERVICE_UNAVAILABLE", "info": self.failed[channel]}, {}
+            cur = self.configs.get(channel)
+            if cur is not None:
+                try:
+                    self.chmod.check_deliver(cur, creator)
+                except self.chmod.Refused as exc:
+                    LOG.write("common.deliver", "deliverBlocks", "WARN",
+                              f"[channel: {channel}] Client is not authorized: {exc.info}")
+                    return exc.http, {"status": exc.status, "info": exc.info}, {}
+        try:
+            return self._deliver_block(channel, which)
+        except (blockfile.LedgerError, KeyError, OSError) as exc:
+            return 503, {"status": "SERVICE_UNAVAILABLE", "info": f"lab: cannot read the ledger: {exc}"}, {}
+
+    def _deliver_block(self, channel: str, which: str) -> tuple[int, object, dict[str, str]]:
+        with self.lock:
+            chain = self.chains[channel]
+            height = blockfile.height(chain.dir)["height"]
+            if which == "newest":
+                number = height - 1
+            elif which == "oldest":
+                number = 0
+            elif which == "config":
+                cur = self.configs.get(channel)
+                if cur is not None:
+                    number = cur.block
+                else:
+                    blk = blockfile.last_config_block(chain.dir)
+                    if blk is None:
+                        return 404, {"status": "NOT_FOUND", "info": "no config block"}, {}
+                    number = blk.number
+            else:
+                try:
+                    number = int(which)
+                except ValueError:
+                    return 400, {"status": "BAD_REQUEST", "info": f"bad block position {which!r}"}, {}
+            if not 0 <= number < height:
+                return 404, {"status": "NOT_FOUND", "info": f"block {number} not found (height {height})"}, {}
+            raw = blockfile.find_block(chain.dir, number)
+        return 200, raw.to_proto(), {"X-Opskit-Height": str(height), "X-Opskit-Block": str(number)}
+
+    def channel_state(self) -> dict[str, dict]:
+        out: dict[str, dict] = {}
+        for ch in self.chains:
+            cur = self.configs.get(ch)
+            doc = self.chmod.summary(cur) if cur is not None else {
+                "type": self.mode.get(ch, self.args.consensus if self.kind == "orderer" else None), "state": None,
+                "sequence": None, "height_of_last_config": None, "consenters": None}
+            doc.update({"raft": self.mode.get(ch) == "etcdraft", "halted": ch in self.halted,
+                        "failed": self.failed.get(ch), "mode": self.mode.get(ch)})
+            out[ch] = doc
+        return out
+
+    def cluster_numbers(self, ch: str) -> tuple[int, int]:
+        """(cluster size, active nodes) of a Raft channel: the consenter count of its config unless the harness
+        set them (``--active-nodes``, ``/lab/cluster``)."""
+        cur = self.configs.get(ch)
+        size = None if self.cluster_set or cur is None else cur.consenters
+        if size is None:
+            return self.cluster_size, self.active_nodes
+        return size, size
 
     # -- ledger
     def advance(self, blocks: int, channel: str | None) -> dict:
@@ -247,9 +574,15 @@ class Node:
                           f"1ms (state_validation=0ms block_and_pvtdata_commit=1ms state_commit=0ms) "
                           f"commitHash=[{hashlib.sha256(info.header_hash).hexdigest()}]")
             else:
-                LOG.write("orderer.consensus.etcdraft", "writeBlock", "INFO",
-                          f"Writing block [{info.number}] (Raft index: {info.number + 5}) to ledger "
-                          f"channel={chain.channel} node={self.args.node_id}")
+                self._log_block(chain.channel, info.number)
+
+    def _log_block(self, channel: str, number: int) -> None:
+        if self.mode.get(channel, self.args.consensus) == "etcdraft":
+            LOG.write("orderer.consensus.etcdraft", "writeBlock", "INFO",
+                      f"Writing block [{number}] (Raft index: {number + 5}) to ledger "
+                      f"channel={channel} node={self.args.node_id}")
+        else:
+            LOG.write("orderer.commmon.multichannel", "commitBlock", "INFO", f"[channel: {channel}] Wrote block [{number}]")
 
     # -- transactions (orderers)
     def order_tx(self, channel: str, body: bytes) -> tuple[int, dict]:
@@ -263,6 +596,17 @@ class Node:
             self.tx_counts["received"] += 1
             if channel not in self.chains:
                 return 404, {"status": "NOT_FOUND", "info": f"channel {channel} not found"}
+            refusal = self._refusal(channel)
+            if refusal is None and self.chmod is not None and channel in self.configs:
+                try:
+                    self.chmod.check_normal_transaction(self.configs[channel])
+                except self.chmod.Refused as exc:
+                    refusal = (exc.status, exc.info)
+            if refusal is not None:
+                self.tx_counts["refused"] += 1
+                LOG.write("orderer.common.broadcast", "ProcessMessage", "WARN",
+                          f"[channel: {channel}] Rejecting broadcast of normal message because of error: {refusal[1]}")
+                return 503 if refusal[0] == "SERVICE_UNAVAILABLE" else 400, {"status": refusal[0], "info": refusal[1]}
             if self.tx_mode == "refuse":
                 self.tx_counts["refused"] += 1
                 LOG.write("orderer.common.broadcast", "ProcessMessage", "WARN",
@@ -276,9 +620,7 @@ class Node:
             info = self.chains[channel].append_envelope(envelope)
             self.tx_blocks.setdefault(channel, {})[txid] = info.number
             self.tx_counts["ordered"] += 1
-            LOG.write("orderer.consensus.etcdraft", "writeBlock", "INFO",
-                      f"Writing block [{info.number}] (Raft index: {info.number + 5}) to ledger "
-                      f"channel={channel} node={self.args.node_id}")
+            self._log_block(channel, info.number)
             return 200, {"status": "SUCCESS", "info": ""}
 
     def tx_block(self, channel: str, txid: str) -> int | None:
@@ -335,23 +677,29 @@ class Node:
         def per_channel(values: dict[str, int]) -> list[tuple[str, int]]:
             return [(f'{{channel="{ch}"}}', v) for ch, v in sorted(values.items())]
 
-        if self.kind == "orderer" and self.args.consensus == "etcdraft":
+        # per channel by how it runs: Raft channels get the etcdraft family, Kafka channels the kafka one, a
+        # channel whose chain failed to start neither (see _start_mode)
+        mode = {ch: self.mode.get(ch, self.args.consensus) for ch in heights}
+        raft = {ch: h for ch, h in heights.items() if mode[ch] == "etcdraft"}
+        kafka = {ch: h for ch, h in heights.items() if mode[ch] == "kafka"}
+        if self.kind == "orderer" and raft:
+            numbers = {ch: self.cluster_numbers(ch) for ch in raft}
             family("consensus_etcdraft_active_nodes", "gauge", "Number of active nodes in this channel.",
-                   per_channel({ch: self.active_nodes for ch in heights}))
+                   per_channel({ch: numbers[ch][1] for ch in raft}))
             family("consensus_etcdraft_cluster_size", "gauge", "Number of nodes in this channel.",
-                   per_channel({ch: self.cluster_size for ch in heights}))
+                   per_channel({ch: numbers[ch][0] for ch in raft}))
             family("consensus_etcdraft_committed_block_number", "gauge",
                    "The block number of the latest block committed.",
-                   per_channel({ch: max(h - 1, 0) for ch, h in heights.items()}))
+                   per_channel({ch: max(h - 1, 0) for ch, h in raft.items()}))
             family("consensus_etcdraft_is_leader", "gauge",
                    "The leadership status of the current node: 1 if it is the leader else 0.",
-                   per_channel(self.leader))
+                   per_channel({ch: self.leader[ch] for ch in raft}))
             family("consensus_etcdraft_leader_changes", "counter", "The number of leader changes since process start.",
-                   per_channel(self.leader_changes))
-        if self.kind == "orderer" and self.args.consensus == "kafka":
+                   per_channel({ch: self.leader_changes[ch] for ch in raft}))
+        if self.kind == "orderer" and kafka:
             family("consensus_kafka_last_offset_persisted", "gauge",
                    "The offset specified in the block metadata of the most recently committed block.",
-                   per_channel({ch: h + 2 for ch, h in heights.items()}))
+                   per_channel({ch: h + 2 for ch, h in kafka.items()}))
         family("fabric_version", "gauge", "The active version of Fabric.", [(f'{{version="{FABRIC_VERSION}"}}', 1)])
         if self.kind == "peer":
             family("gossip_leader_election_leader", "gauge", "Peer is leader (1) or follower (0)",
@@ -360,7 +708,8 @@ class Node:
         family("ledger_blockchain_height", "gauge", "Height of the chain in blocks.", per_channel(heights))
         if self.kind == "orderer":
             family("participation_status", "gauge", "The channel participation status of the node: "
-                   "0 if inactive, 1 if active, 2 if onboarding, 3 if failed.", per_channel({c: 1 for c in heights}))
+                   "0 if inactive, 1 if active, 2 if onboarding, 3 if failed.",
+                   per_channel({c: 3 if c in self.failed else 1 for c in heights}))
         family("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.",
                [("", "%.11g" % self.start_time)])
         return "".join(out)
@@ -370,8 +719,10 @@ class Node:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000))
         frac = ("%09d" % (ns % 1_000_000_000)).rstrip("0")
         stamp += ("." + frac if frac else "") + "Z"
-        if self.failed_checks:
-            return 503, {"status": "Service Unavailable", "time": stamp, "failed_checks": list(self.failed_checks)}
+        failed = list(self.failed_checks) + [{"component": f"etcdraft:{ch}", "reason": why}
+                                             for ch, why in sorted(self.failed.items())]
+        if failed:
+            return 503, {"status": "Service Unavailable", "time": stamp, "failed_checks": failed}
         return 200, {"status": "OK", "time": stamp}
 
 
@@ -394,10 +745,13 @@ def make_handler(node: Node):
         def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
             pass  # request lines are not Fabric log lines
 
-        def _send(self, code: int, body: str | bytes, ctype: str = "application/json") -> None:
+        def _send(self, code: int, body: str | bytes, ctype: str = "application/json",
+                  headers: dict[str, str] | None = None) -> None:
             data = body.encode() if isinstance(body, str) else body
             self.send_response(code)
             self.send_header("Content-Type", ctype)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             if self.command != "HEAD":
@@ -420,14 +774,28 @@ def make_handler(node: Node):
             elif path == "/logspec" and ops:
                 self._json(200, {"spec": node.logspec})
             elif path == "/lab/state":
-                self._json(200, {"name": node.args.name, "kind": node.kind, "stalled": node.stalled,
-                                 "garbage": node.garbage, "heights": node.heights(), "leader": node.leader,
-                                 "failed_checks": node.failed_checks, "auto_interval": node.auto_interval,
-                                 "tx_mode": node.tx_mode, "tx": dict(node.tx_counts)})
+                doc = {"name": node.args.name, "kind": node.kind, "stalled": node.stalled,
+                       "garbage": node.garbage, "heights": node.heights(), "leader": node.leader,
+                       "failed_checks": node.failed_checks, "auto_interval": node.auto_interval,
+                       "tx_mode": node.tx_mode, "tx": dict(node.tx_counts)}
+                if node.kind == "orderer":
+                    with node.lock:
+                        doc.update({"config": node.channel_state(), "config_features": node.chmod is not None,
+                                    "config_error": node.config_error, "config_updates": dict(node.config_counts),
+                                    "raft_settings": node.raft_settings, "cluster": list(node.args.cluster)})
+                self._json(200, doc)
             elif path == "/lab/tx" and node.kind == "orderer":
                 q = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 block = node.tx_block(q.get("channel", ""), q.get("txid", ""))
                 self._json(200, {"found": block is not None, "block": block})
+            elif path == "/lab/block" and ops:
+                q = {k: v[-1] for k, v in parse_qs(url.query).items()}
+                code, body, headers = node.deliver(q.get("channel", ""), q.get("which", "newest"),
+                                                   self.headers.get("X-Opskit-Creator"))
+                if isinstance(body, bytes):
+                    self._send(code, body, "application/octet-stream", headers)
+                else:
+                    self._json(code, body)
             elif path == "/lab/getinfo" and ops:
                 q = {k: v[-1] for k, v in parse_qs(url.query).items()}
                 try:
@@ -461,6 +829,12 @@ def make_handler(node: Node):
             action = url.path.removeprefix("/lab/")
             if action == "tx" and node.kind == "orderer":
                 code, answer = node.order_tx(q.get("channel", ""), body)
+                return self._json(code, answer)
+            if action == "broadcast" and node.kind == "orderer":
+                code, answer = node.broadcast(q.get("channel", ""), body)
+                return self._json(code, answer)
+            if action == "replicate" and node.kind == "orderer":
+                code, answer = node.replicate_in(q.get("channel", ""), body)
                 return self._json(code, answer)
             try:
                 result = self._control(action, q, fails)
@@ -516,6 +890,7 @@ def make_handler(node: Node):
             if action == "cluster" and node.kind == "orderer":
                 node.cluster_size = int(q.get("size", node.cluster_size))
                 node.active_nodes = int(q.get("active", node.active_nodes))
+                node.cluster_set = True
                 LOG.write("orderer.consensus.etcdraft", "lab", "INFO",
                           f"lab: active nodes {node.active_nodes} of {node.cluster_size}")
                 return {"active_nodes": node.active_nodes, "cluster_size": node.cluster_size}
@@ -551,7 +926,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", default=None, help="seed name under --seed-dir, an absolute path, or 'none'")
     p.add_argument("--seed-dir", default=os.path.join(HERE, "seed"))
     p.add_argument("--mspid", default="Org1MSP")
-    p.add_argument("--consensus", default="etcdraft", choices=("etcdraft", "kafka"))
+    p.add_argument("--consensus", default="etcdraft", choices=("etcdraft", "kafka"),
+                   help="what the orderer is configured for (orderer.yaml): etcdraft = Raft cluster settings present; "
+                        "kafka = none unless ORDERER_CONSENSUS_WALDIR is set. Channels run by their config's type")
+    p.add_argument("--cluster", action="append", default=[],
+                   help="(orderer) base URL of another orderer of the lab (its listen port), for config replication")
     p.add_argument("--node-id", type=int, default=1)
     p.add_argument("--leader", type=int, default=0, choices=(0, 1))
     p.add_argument("--cluster-size", type=int, default=4)
@@ -606,11 +985,19 @@ def main(argv: list[str] | None = None) -> int:
                   f"Operations server listening on {args.listen}:{args.port} (TLS disabled)")
     elif servers:
         LOG.write(args.kind, "main", "INFO", f"listening on {args.listen}:{args.port}")
-    if args.kind == "orderer" and args.consensus == "etcdraft":
+    if args.kind == "orderer":
         for ch in node.chains:
-            new = args.node_id if args.leader else (args.node_id % max(args.cluster_size, 2)) + 1
-            LOG.write("orderer.consensus.etcdraft", "run", "INFO",
-                      f"Raft leader changed: 0 -> {new} channel={ch} node={args.node_id}")
+            mode = node.mode.get(ch, args.consensus)
+            if mode == "etcdraft":
+                new = args.node_id if args.leader else (args.node_id % max(args.cluster_size, 2)) + 1
+                LOG.write("orderer.consensus.etcdraft", "Start", "INFO", f"Starting Raft node channel={ch} node={args.node_id}")
+                LOG.write("orderer.consensus.etcdraft", "run", "INFO",
+                          f"Raft leader changed: 0 -> {new} channel={ch} node={args.node_id}")
+            elif mode == "kafka":
+                LOG.write("orderer.consensus.kafka", "startThread", "INFO",
+                          f"[channel: {ch}] Channel consumer set up successfully")
+                LOG.write("orderer.consensus.kafka", "startThread", "INFO",
+                          f"[channel: {ch}] Start phase completed successfully")
     last_beat = last_block = time.monotonic()
     while not stop.wait(0.1):  # the main loop's tick; nothing here waits for a condition
         now = time.monotonic()

@@ -10,7 +10,19 @@ Implemented:
 * ``peer chaincode invoke -o HOST:PORT -C CH -n CC -c '{"Args":[...]}' [--waitForEvent]``
 * ``peer chaincode query -C CH -n CC -c '{"Args":[...]}'``
 * ``peer channel getinfo -c CH`` (the peer at ``$CORE_PEER_ADDRESS``)
+* ``peer channel fetch <config|newest|oldest|N> [OUTFILE] -o HOST:PORT -c CH [--tls --cafile F]``
+* ``peer channel signconfigtx -f FILE``
+* ``peer channel update -f FILE -c CH -o HOST:PORT [--tls --cafile F]``
 * ``peer version``
+
+Channel commands use the local MSP like the real CLI: ``$CORE_PEER_LOCALMSPID`` and the first certificate in
+``$CORE_PEER_MSPCONFIGPATH/signcerts/`` make the identity (``msp.SerializedIdentity{mspid, id_bytes=PEM}``).
+``fetch`` sends it to the orderer stand-in (``GET /lab/block``, header ``X-Opskit-Creator``), which applies the
+channel's Readers policy. ``signconfigtx`` and ``update`` add a ``ConfigSignature`` exactly where the real CLI
+does (Fabric's ``sanityCheckAndSignConfigTx``) but the signature bytes are a SHA-256 digest, not ECDSA: the stand-in
+orderers count signatures by MSP id and never verify them (see opskit/orderer/rules.py). ``update`` POSTs the
+envelope to the orderer's ``/lab/broadcast``. signconfigtx/update need ``fabric_protos`` (mounted by the lab at
+``/opt/pylib``); TLS flags are accepted and ignored (the stand-ins speak plain HTTP).
 
 How a transaction travels (the honest, simple model):
 
@@ -32,7 +44,9 @@ missing keys count as 0), ``put|set|write K V`` sets K, ``add|incr|increment K [
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -100,6 +114,41 @@ def flag(flags: dict, name: str, default: str | None = None) -> str | None:
     if isinstance(value, list) and value:
         return value[-1]
     return default
+
+
+#: flags of ``peer channel ...`` (shorthands differ from chaincode: ``-c`` is the channel there)
+CHANNEL_ALIASES = {"-o": "orderer", "-c": "channelID", "-f": "file", "-t": "timeout"}
+CHANNEL_BOOLEANS = {"tls", "clientauth", "bestEffort"}
+
+
+def parse_channel_args(argv: list[str]) -> tuple[dict[str, list[str] | bool], list[str]]:
+    """Flags and positional arguments of a ``peer channel`` sub-command."""
+    flags: dict[str, list[str] | bool] = {}
+    positional: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("--") and "=" in arg:
+            key, value = arg[2:].split("=", 1)
+            flags.setdefault(key, []).append(value)  # type: ignore[union-attr]
+            i += 1
+            continue
+        if not arg.startswith("-"):
+            positional.append(arg)
+            i += 1
+            continue
+        key = CHANNEL_ALIASES.get(arg) or (arg[2:] if arg.startswith("--") else None)
+        if key is None:
+            raise CliError(f"unknown shorthand flag: {arg[1:]!r} in {arg}")
+        if key in CHANNEL_BOOLEANS:
+            flags[key] = True
+            i += 1
+            continue
+        if i + 1 >= len(argv):
+            raise CliError(f"flag needs an argument: {arg}")
+        flags.setdefault(key, []).append(argv[i + 1])  # type: ignore[union-attr]
+        i += 2
+    return flags, positional
 
 
 def ctor_args(ctor: str | None) -> list[str]:
@@ -328,6 +377,214 @@ def channel_getinfo(flags: dict) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ the local MSP (identity)
+
+def _pb_bytes(fno: int, value: bytes) -> bytes:
+    out, n = bytearray([(fno << 3) | 2]), len(value)
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out) + value
+
+
+def local_identity() -> tuple[str, bytes]:
+    """(MSP id, signing certificate PEM) of the local MSP, as the real CLI loads it (or a CliError)."""
+    mspdir = os.environ.get("CORE_PEER_MSPCONFIGPATH", "")
+    if not mspdir:
+        raise CliError("cannot init crypto: CORE_PEER_MSPCONFIGPATH is not set")
+    if not os.path.isdir(mspdir):
+        raise CliError(f'cannot init crypto, specified path "{mspdir}" does not exist or cannot be accessed: '
+                       f"stat {mspdir}: no such file or directory")
+    signcerts = os.path.join(mspdir, "signcerts")
+    names = sorted(os.listdir(signcerts)) if os.path.isdir(signcerts) else []
+    for name in names:
+        try:
+            with open(os.path.join(signcerts, name), "rb") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        m = re.search(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", text, re.S)
+        if m:
+            pem = m.group(0) if m.group(0).endswith(b"\n") else m.group(0) + b"\n"
+            break
+    else:
+        raise CliError(f"error when setting up MSP of type bccsp from directory {mspdir}: could not load a valid "
+                       f"signer certificate from directory {signcerts}: no PEM certificate found")
+    mspid = os.environ.get("CORE_PEER_LOCALMSPID", "")
+    if not mspid:
+        raise CliError("error when setting up MSP from directory " + mspdir + ": CORE_PEER_LOCALMSPID is not set")
+    return mspid, pem
+
+
+def serialized_identity(mspid: str, pem: bytes) -> bytes:
+    """``msp.SerializedIdentity{mspid, id_bytes}`` in protobuf encoding (stdlib: two length-delimited fields)."""
+    return _pb_bytes(1, mspid.encode()) + _pb_bytes(2, pem)
+
+
+def _protos():
+    try:
+        from fabric_protos.common import common_pb2, configtx_pb2  # noqa: PLC0415 - optional, mounted by the lab
+        from google.protobuf.message import DecodeError  # noqa: PLC0415
+    except Exception as exc:
+        raise CliError(f"this stand-in command needs fabric_protos (the lab mounts them at /opt/pylib): {exc}") from None
+    return common_pb2, configtx_pb2, DecodeError
+
+
+def _sign(creator: bytes, data: bytes) -> bytes:
+    """Stand-in signature: SHA-256 over what the real CLI signs (the stand-in orderers never verify signatures)."""
+    return hashlib.sha256(creator + data).digest()
+
+
+def sanity_check_and_sign(data: bytes, channel: str, creator: bytes) -> bytes:
+    """Fabric's ``sanityCheckAndSignConfigTx``: check the CONFIG_UPDATE envelope, add this identity's
+    ConfigSignature and return a new envelope signed by this identity (``CreateSignedEnvelope``)."""
+    common_pb2, configtx_pb2, DecodeError = _protos()
+    try:
+        env = common_pb2.Envelope()
+        env.ParseFromString(data)
+    except DecodeError:
+        raise CliError("bad envelope") from None
+    payload = common_pb2.Payload()
+    try:
+        payload.ParseFromString(env.payload)
+    except DecodeError:
+        raise CliError("bad payload") from None
+    if not payload.HasField("header") or not payload.header.channel_header:
+        raise CliError("bad header")
+    chdr = common_pb2.ChannelHeader()
+    try:
+        chdr.ParseFromString(payload.header.channel_header)
+    except DecodeError:
+        raise CliError("could not unmarshall channel header") from None
+    if chdr.type != common_pb2.CONFIG_UPDATE:
+        raise CliError("bad type")
+    if not chdr.channel_id:
+        raise CliError("empty channel id")
+    channel = channel or chdr.channel_id
+    if chdr.channel_id != channel:
+        raise CliError(f"mismatched channel ID {chdr.channel_id} != {channel}")
+    cue = configtx_pb2.ConfigUpdateEnvelope()
+    try:
+        cue.ParseFromString(payload.data)
+    except DecodeError:
+        raise CliError("Bad config update env") from None
+    sig_header = common_pb2.SignatureHeader(creator=creator, nonce=os.urandom(24)).SerializeToString()
+    cue.signatures.add(signature_header=sig_header, signature=_sign(sig_header, cue.config_update))
+    now = time.time()
+    new_chdr = common_pb2.ChannelHeader(type=common_pb2.CONFIG_UPDATE, channel_id=channel)
+    new_chdr.timestamp.seconds, new_chdr.timestamp.nanos = int(now), int((now % 1) * 1e9)
+    out_payload = common_pb2.Payload(data=cue.SerializeToString())
+    out_payload.header.channel_header = new_chdr.SerializeToString()
+    out_payload.header.signature_header = common_pb2.SignatureHeader(
+        creator=creator, nonce=os.urandom(24)).SerializeToString()
+    body = out_payload.SerializeToString()
+    return common_pb2.Envelope(payload=body, signature=_sign(creator, body)).SerializeToString()
+
+
+def _read_tx_file(flags: dict) -> tuple[str, bytes]:
+    path = flag(flags, "file")
+    if not path:
+        raise CliError("Invalid channel create transaction : No configtx file name supplied")
+    try:
+        with open(path, "rb") as fh:
+            return path, fh.read()
+    except OSError as exc:
+        raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+
+
+# ------------------------------------------------------------------ channel commands
+
+def channel_fetch(flags: dict, positional: list[str]) -> int:
+    if not positional:
+        raise CliError("fetch target required, oldest, newest, config, or a number")
+    if len(positional) > 2:
+        raise CliError("trailing args detected")
+    which = positional[0]
+    if which not in ("oldest", "newest", "config") and not which.isdigit():
+        raise CliError(f"fetch target illegal: {which}")
+    channel = flag(flags, "channelID")
+    if not channel:
+        raise CliError("the required parameter 'channelID' is empty. Rerun the command with -c flag")
+    mspid, pem = local_identity()
+    orderer = flag(flags, "orderer")
+    address = orderer or os.environ.get("CORE_PEER_ADDRESS", "")
+    if not address:
+        raise CliError("failed to create deliver client for peer: CORE_PEER_ADDRESS is not set and no orderer (-o) given")
+    kind = "orderer" if orderer else "peer"
+    url = f"http://{address}/lab/block?channel={urllib.parse.quote(channel)}&which={which}"
+    req = urllib.request.Request(url, headers={
+        "X-Opskit-Creator": base64.b64encode(serialized_identity(mspid, pem)).decode()})
+    log("channelCmd", "InitCmdFactory", "Endorser and orderer connections initialized")
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
+            block, headers = resp.read(), resp.headers
+    except urllib.error.HTTPError as exc:
+        try:
+            status = json.loads(exc.read() or b"{}").get("status") or f"HTTP_{exc.code}"
+        except ValueError:
+            status = f"HTTP_{exc.code}"
+        raise CliError(f"can't read the block: &{{{status}}}") from None
+    except (OSError, ValueError) as exc:
+        raise CliError(f"failed to create deliver client for {kind}: " + _dial_error(kind, address, exc)) from None
+    number = int(headers.get("X-Opskit-Block", "0"))
+    if which == "config":
+        newest = int(headers.get("X-Opskit-Height", str(number + 1))) - 1
+        log("cli.common", "readBlock", f"Received block: {newest}")
+        log("channelCmd", "fetch", f"Retrieving last config block: {number}")
+    log("cli.common", "readBlock", f"Received block: {number}")
+    out = positional[1] if len(positional) > 1 else f"{channel}_{which}.block"
+    try:
+        with open(out, "wb") as fh:
+            fh.write(block)
+    except OSError as exc:
+        raise CliError(f"open {out}: {(exc.strerror or str(exc)).lower()}") from None
+    return 0
+
+
+def channel_signconfigtx(flags: dict) -> int:
+    mspid, pem = local_identity()
+    path, data = _read_tx_file(flags)
+    log("channelCmd", "InitCmdFactory", "Endorser and orderer connections initialized")
+    signed = sanity_check_and_sign(data, flag(flags, "channelID") or "", serialized_identity(mspid, pem))
+    try:
+        with open(path, "wb") as fh:
+            fh.write(signed)
+    except OSError as exc:
+        raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+    return 0
+
+
+def channel_update(flags: dict) -> int:
+    channel = flag(flags, "channelID")
+    if not channel:
+        raise CliError("Must supply channel ID")
+    mspid, pem = local_identity()
+    orderer = flag(flags, "orderer")
+    if not orderer:
+        raise CliError("error getting broadcast client: orderer client failed to connect: no orderer address (-o) given")
+    _, data = _read_tx_file(flags)
+    log("channelCmd", "InitCmdFactory", "Endorser and orderer connections initialized")
+    envelope = sanity_check_and_sign(data, channel, serialized_identity(mspid, pem))
+    req = urllib.request.Request(f"http://{orderer}/lab/broadcast?channel={urllib.parse.quote(channel)}",
+                                 data=envelope, method="POST", headers={"Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(req, timeout=HTTP_TIMEOUT) as resp:
+            answer = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        try:
+            answer = json.loads(exc.read() or b"{}")
+        except ValueError:
+            answer = {"status": f"HTTP_{exc.code}"}
+    except (OSError, ValueError) as exc:
+        raise CliError("error getting broadcast client: " + _dial_error("orderer", orderer, exc)) from None
+    status = answer.get("status") or "UNKNOWN"
+    if status != "SUCCESS":
+        raise CliError(f"got unexpected status: {status} -- {answer.get('info', '')}")
+    log("channelCmd", "update", "Successfully submitted channel update")
+    return 0
+
+
 def version() -> int:
     print(f"peer:\n Version: {VERSION}\n Commit SHA: af0b647\n Go version: go1.23.5\n OS/Arch: linux/amd64\n"
           " Chaincode:\n  Base Docker Label: org.hyperledger.fabric\n  Docker Namespace: hyperledger\n"
@@ -347,8 +604,20 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:2] == ["channel", "getinfo"]:
             flags = parse_flags([("--channelID" if a == "-c" else a) for a in argv[2:]])
             return channel_getinfo(flags)
+        if argv[:2] == ["channel", "fetch"]:
+            return channel_fetch(*parse_channel_args(argv[2:]))
+        if argv[:2] == ["channel", "signconfigtx"]:
+            flags, extra = parse_channel_args(argv[2:])
+            if extra:
+                raise CliError("trailing args detected")
+            return channel_signconfigtx(flags)
+        if argv[:2] == ["channel", "update"]:
+            flags, extra = parse_channel_args(argv[2:])
+            if extra:
+                raise CliError("trailing args detected")
+            return channel_update(flags)
         raise CliError(f"unknown command {' '.join(argv[:2])!r} for \"peer\" (opskit lab stand-in: chaincode "
-                       "invoke|query, channel getinfo, version)")
+                       "invoke|query, channel getinfo|fetch|signconfigtx|update, version)")
     except CliError as exc:
         sys.stderr.write(f"Error: {exc}\n")
         return 1
