@@ -401,14 +401,16 @@ class Migration:
     def _last_config_is_newest(self, ch: str) -> dict[str, int]:
         """Every orderer: the type-switch config block is the channel's newest block."""
         blocks = {}
-        for o in self.admin.orderers(ch):
-            fetched = self.admin.fetch_config(ch, o)
-            newest = self.admin.newest_block_number(ch, o)
+        configs = self.admin.fetch_all(ch)
+        for node, newest in self.admin.newest_block_numbers(ch).items():
+            fetched = configs.get(node)
+            if isinstance(newest, OnlineError) or isinstance(fetched, OnlineError) or fetched is None:
+                raise MigrationError(f"{ch}: cannot check the newest block on {node}: {newest if isinstance(newest, OnlineError) else fetched}")
             if fetched.block_number is not None and newest != fetched.block_number:
-                raise MigrationError(f"{ch}: on {o.node} block {newest} follows the type-switch config block "
+                raise MigrationError(f"{ch}: on {node} block {newest} follows the type-switch config block "
                                      f"{fetched.block_number}: it is not the last transaction before the restart. "
                                      "Abort (restores the backups) and find out what wrote it")
-            blocks[o.node] = newest
+            blocks[node] = newest
         return blocks
 
     def _stop(self, nodes: list[Node], timeout: int) -> dict[str, Any]:

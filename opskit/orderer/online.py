@@ -143,6 +143,28 @@ def _last_error_line(res: CommandResult) -> str:
 
 
 _GET = 'docker cp "$1":"$2" - | base64'
+#: fetch WHICH from several orderers in one SSH command: "$1" container, "$2" dir, "$3" channel, "$4" which,
+#: "$5" msp id, "$6" msp path, then one "node|address|cafile" per orderer; a tar of the dir follows "@@tar"
+_FETCH_MANY = r"""
+c="$1"; d="$2"; ch="$3"; which="$4"; mspid="$5"; msp="$6"; shift 6
+docker exec "$c" mkdir -p "$d" || exit 1
+for spec in "$@"; do
+  node=${spec%%|*}; rest=${spec#*|}; addr=${rest%%|*}; ca=${rest#*|}
+  if [ -n "$ca" ]; then
+    out=$(docker exec -e CORE_PEER_LOCALMSPID="$mspid" -e CORE_PEER_MSPCONFIGPATH="$msp" "$c" peer channel fetch \
+          "$which" "$d/$node.block" -o "$addr" -c "$ch" --tls --cafile "$ca" 2>&1)
+  else
+    out=$(docker exec -e CORE_PEER_LOCALMSPID="$mspid" -e CORE_PEER_MSPCONFIGPATH="$msp" "$c" peer channel fetch \
+          "$which" "$d/$node.block" -o "$addr" -c "$ch" 2>&1)
+  fi
+  if [ $? -eq 0 ]; then echo "@@ok $node"; else
+    echo "@@err $node $(printf '%s\n' "$out" | grep '^Error:' | tail -n 1 | tr -d '\r')"; fi
+done
+echo "@@tar"
+docker cp "$c":"$d" - | base64
+docker exec "$c" rm -rf "$d" >/dev/null 2>&1
+exit 0
+"""
 _PUT = 'base64 -d | docker cp - "$1":"$2"'
 
 
@@ -219,6 +241,43 @@ class ToolsContainer:
             raise OnlineError(f"fetch {which} block of {channel} from {orderer.node} ({orderer.address}) as "
                               f"{identity.msp_id}: {_last_error_line(res)}")
         return self.get(path)
+
+    def fetch_many(self, channel: str, orderers: list[OrdererRef], identity: Identity,
+                   which: str = "config") -> dict[str, bytes | OnlineError]:
+        """``peer channel fetch WHICH`` from every orderer in one SSH command: node -> block bytes or the error."""
+        self.ensure_workdir()
+        self._calls = getattr(self, "_calls", 0) + 1
+        d = f"{self.workdir}/f{self._calls}"
+        specs = [f"{o.node}|{o.address}|{o.tls_ca or ''}" for o in orderers]
+        res = self._run(script(_FETCH_MANY, self.container, d, channel, which, identity.msp_id, identity.msp_path,
+                               *specs), timeout=FETCH_TIMEOUT * max(1, len(orderers)), check=False)
+        head, _, b64 = res.stdout.partition("@@tar\n")
+        files: dict[str, bytes] = {}
+        try:
+            with tarfile.open(fileobj=io.BytesIO(base64.b64decode(b64))) as tar:
+                for m in tar.getmembers():
+                    fh = tar.extractfile(m) if m.isfile() else None
+                    if fh is not None:
+                        files[m.name.rsplit("/", 1)[-1]] = fh.read()
+        except tarfile.TarError:
+            pass
+        out: dict[str, bytes | OnlineError] = {}
+        by_node = {o.node: o for o in orderers}
+        for line in head.splitlines():
+            kind, _, rest = line.partition(" ")
+            node, _, why = rest.partition(" ")
+            o = by_node.get(node)
+            if o is None:
+                continue
+            if kind == "@@ok" and f"{node}.block" in files:
+                out[node] = files[f"{node}.block"]
+            else:
+                out[node] = OnlineError(f"fetch {which} block of {channel} from {node} ({o.address}) as "
+                                        f"{identity.msp_id}: {why or 'no block came back'}")
+        for o in orderers:
+            out.setdefault(o.node, OnlineError(f"fetch {which} block of {channel} from {o.node}: "
+                                               f"{_last_error_line(res)}"))
+        return out
 
     def sign(self, path: str, identity: Identity) -> None:
         res = self.peer(identity, "channel", "signconfigtx", "-f", path)
@@ -310,19 +369,36 @@ class ChannelAdmin:
 
     def fetch_all(self, channel: str) -> dict[str, FetchedConfig | OnlineError]:
         """The config of ``channel`` as every one of its orderers shows it (an error per orderer that fails)."""
+        return self._fetch_configs(channel, self.orderers(channel))
+
+    def _fetch_configs(self, channel: str, orderers: list[OrdererRef]) -> dict[str, FetchedConfig | OnlineError]:
         out: dict[str, FetchedConfig | OnlineError] = {}
-        for o in self.orderers(channel):
+        for node, got in self.tools.fetch_many(channel, orderers, self.admins[0], "config").items():
+            if isinstance(got, OnlineError):
+                out[node] = got
+                continue
             try:
-                out[o.node] = self.fetch_config(channel, o)
-            except OnlineError as exc:
-                out[o.node] = exc
+                loaded = parse_config_bytes(got, f"{node}:{channel}")
+            except OpskitError as exc:
+                out[node] = OnlineError(f"{node} returned something that is not a config block: {exc}")
+                continue
+            if loaded.channel_id and loaded.channel_id != channel:
+                out[node] = OnlineError(f"{node} returned a config block of channel {loaded.channel_id}, not {channel}")
+                continue
+            out[node] = FetchedConfig(node, loaded)
         return out
 
-    def newest_block_number(self, channel: str, orderer: OrdererRef) -> int:
-        data = self.tools.fetch(channel, orderer, self.admins[0], "newest")
-        blk = common_pb2.Block()
-        blk.ParseFromString(data)
-        return blk.header.number
+    def newest_block_numbers(self, channel: str) -> dict[str, int | OnlineError]:
+        """The newest block number every orderer of ``channel`` has."""
+        out: dict[str, int | OnlineError] = {}
+        for node, got in self.tools.fetch_many(channel, self.orderers(channel), self.admins[0], "newest").items():
+            if isinstance(got, OnlineError):
+                out[node] = got
+            else:
+                blk = common_pb2.Block()
+                blk.ParseFromString(got)
+                out[node] = blk.header.number
+        return out
 
     # -- changes
     def check_signers(self, channel: str, current: configtx_pb2.Config, envelope: bytes) -> list[str]:
@@ -384,18 +460,15 @@ class ChannelAdmin:
         last: dict[str, str] = {}
         delay = 0.2
         while True:
-            for o in want:
-                if o.node in good:
-                    continue
-                try:
-                    got = self.fetch_config(channel, o)
-                except OnlineError as exc:
-                    last[o.node] = str(exc)
+            pending = [o for o in want if o.node not in good]
+            for node, got in self._fetch_configs(channel, pending).items():
+                if isinstance(got, OnlineError):
+                    last[node] = str(got)
                     continue
                 if expect(got.config):
-                    good[o.node] = got
+                    good[node] = got
                 else:
-                    last[o.node] = f"{o.node} shows config sequence {got.config.sequence} (not yet the new one)"
+                    last[node] = f"{node} shows config sequence {got.config.sequence} (not yet the new one)"
             if len(good) == len(want):
                 return good
             if time.monotonic() >= deadline:
