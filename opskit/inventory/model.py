@@ -188,6 +188,8 @@ class Node(_Strict):
     ports: list[Port] = Field(default_factory=list)
     listen_port: Port | None = Field(None, description="the node's Fabric (gRPC) port: what `peer ... -o HOSTNAME:PORT` "
                                      "uses from the tools container (orderer 7050, peer 7051)")
+    tls_ca_file: AbsPath | None = Field(None, description="CA of the node's TLS server cert, as a path inside the tools "
+                                        "container: `peer ... --tls --cafile` for orderers")
     volumes: dict[AbsPath, Name] = Field(default_factory=dict, description="container path -> named volume")
     ledger_path: AbsPath | None = None
     channels: list[Name] = Field(default_factory=list)

@@ -113,7 +113,7 @@ def channel_orderers(inv: Inventory, channel: str) -> list[OrdererRef]:
         node = inv.nodes[name]
         hostname = node.hostname or node.container_name
         port = node.listen_port or 7050
-        out.append(OrdererRef(name, node.host, f"{hostname}:{port}"))
+        out.append(OrdererRef(name, node.host, f"{hostname}:{port}", node.tls_ca_file))
     if not out:
         raise InventoryError(f"channel {channel} has no orderers in the inventory")
     return out
