@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from opskit.lab.lab import Lab
+    from opskit.lab.lab import Lab, LabConfig
 
 pytest_plugins = ["tests.sshfleet", "tests.kafkalab"]
 
@@ -46,24 +46,31 @@ def claim_lab(lab: "Lab", wait_s: float = 240) -> None:
         lab.down()
 
 
-@pytest.fixture(scope="session")
-def lab_session() -> Iterator["Lab"]:
-    """The session's lab (6 hosts, fleet, BIND, Prometheus, moto); torn down and checked at the end."""
+def built_lab(config: "LabConfig") -> Iterator["Lab"]:
+    """Build a lab for a session fixture (skip where the lab cannot run), yield it, tear it down and check that
+    nothing is left behind. Used as ``yield from built_lab(LabConfig(...))``."""
     why = lab_missing()
     if why:
         pytest.skip(why)
-    from opskit.lab.lab import Lab, LabConfig
+    from opskit.lab.lab import Lab
 
-    lab = Lab(LabConfig(name=TEST_LAB_NAME, subnet=TEST_LAB_SUBNET))
+    lab = Lab(config)
     claim_lab(lab)
-    result = lab.up()
-    lab.up_result = result
+    lab.up_result = lab.up()
     try:
         yield lab
     finally:
         problems = lab.down()
         left = lab.leftovers()
         assert not problems and not left, f"lab.down: problems={problems} leftovers={left}"
+
+
+@pytest.fixture(scope="session")
+def lab_session() -> Iterator["Lab"]:
+    """The session's lab (6 hosts, fleet, BIND, Prometheus, moto); torn down and checked at the end."""
+    from opskit.lab.lab import LabConfig
+
+    yield from built_lab(LabConfig(name=TEST_LAB_NAME, subnet=TEST_LAB_SUBNET))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import claim_lab, lab_missing
+from tests.conftest import built_lab
 
 if TYPE_CHECKING:
     from opskit.lab.lab import Lab
@@ -29,21 +29,11 @@ KAFKA_LAB_SUBNET = os.environ.get("OPSKIT_TEST_KLAB_SUBNET", "10.77.1.0/25")
 @pytest.fixture(scope="session")
 def kafka_lab_session() -> Iterator["Lab"]:
     """The session's Kafka lab (4 hosts: every orderer on 7050, as the Kafka genesis blocks name them)."""
-    why = lab_missing()
-    if why:
-        pytest.skip(why)
-    from opskit.lab.lab import Lab, LabConfig
+    from opskit.lab.lab import LabConfig
 
-    lab = Lab(LabConfig(name=KAFKA_LAB_NAME, subnet=KAFKA_LAB_SUBNET, hosts=4, consensus="kafka"))
-    claim_lab(lab)
-    lab.up_result = lab.up()
-    lab.reset_seconds = []  # every reset_fleet of the session (seconds), for reports
-    try:
+    for lab in built_lab(LabConfig(name=KAFKA_LAB_NAME, subnet=KAFKA_LAB_SUBNET, hosts=4, consensus="kafka")):
+        lab.reset_seconds = []  # every reset_fleet of the session (seconds), for reports
         yield lab
-    finally:
-        problems = lab.down()
-        left = lab.leftovers()
-        assert not problems and not left, f"lab.down: problems={problems} leftovers={left}"
 
 
 @pytest.fixture
