@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -364,17 +364,24 @@ class Lab:
         h.wait_node_exporter()
         h.wait_dockerd()
 
-    def _up_hosts(self) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(self.hosts)))) as pool:
-            results = {name: pool.submit(self._up_one_host, h) for name, h in self.hosts.items()}
-            errors = []
-            for name, fut in results.items():
-                try:
-                    fut.result()
-                except Exception as exc:
-                    errors.append(f"{name}: {exc}")
+    @staticmethod
+    def _each(names: Iterable[str], fn: Callable[[str], Any], what: str, workers: int | None = None) -> None:
+        """``fn(name)`` for every name in parallel; one LabError naming every name that failed."""
+        names = list(names)
+        with ThreadPoolExecutor(max_workers=max(1, min(workers or len(names), len(names)))) as pool:
+            futures = {n: pool.submit(fn, n) for n in names}
+        errors = []
+        for n, fut in futures.items():
+            try:
+                fut.result()
+            except Exception as exc:
+                errors.append(f"{n}: {exc}")
         if errors:
-            raise LabError("lab hosts failed: " + "; ".join(errors))
+            raise LabError(f"{what}: " + "; ".join(errors))
+
+    def _up_hosts(self) -> None:
+        self._each(self.hosts, lambda name: self._up_one_host(self.hosts[name]), "lab hosts failed",
+                   self.config.workers)
 
     def _scan_host_keys(self) -> None:
         """known_hosts owned by the lab, from ssh-keyscan of every host (checked against the keys it generated)."""
@@ -607,16 +614,7 @@ class Lab:
                 docker(host, *run_argv(self.standin_spec(n)))
 
         def each(fn: Callable[[str], None]) -> None:
-            with ThreadPoolExecutor(max_workers=max(1, len(by_host))) as pool:
-                futures = {h: pool.submit(fn, h) for h in by_host}
-            errors = []
-            for h, f in futures.items():
-                try:
-                    f.result()
-                except Exception as exc:
-                    errors.append(f"{h}: {exc}")
-            if errors:
-                raise LabError("reset_fleet failed: " + "; ".join(errors))
+            self._each(by_host, fn, "reset_fleet failed")
 
         t0 = time.monotonic()
         each(remove)

@@ -81,7 +81,8 @@ class LoadedConfig:
     source: str | None = None
 
 
-def _config_from_envelope(env: common_pb2.Envelope) -> tuple[configtx_pb2.Config, str] | None:
+def config_from_envelope(env: common_pb2.Envelope) -> tuple[configtx_pb2.Config, str] | None:
+    """(config, channel id) of a CONFIG envelope (as block 0 or a config block holds it), else None."""
     if not env.payload:
         return None
     payload = common_pb2.Payload()
@@ -108,7 +109,7 @@ def parse_config_bytes(data: bytes, source: str | None = None) -> LoadedConfig:
         if block.HasField("header") and len(block.data.data) >= 1:
             env = common_pb2.Envelope()
             env.ParseFromString(block.data.data[0])
-            got = _config_from_envelope(env)
+            got = config_from_envelope(env)
             if got is not None:
                 return LoadedConfig(got[0], "block", got[1], block.header.number, source)
             raise ChannelConfigError(
@@ -119,7 +120,7 @@ def parse_config_bytes(data: bytes, source: str | None = None) -> LoadedConfig:
     try:
         env = common_pb2.Envelope()
         env.ParseFromString(data)
-        got = _config_from_envelope(env)
+        got = config_from_envelope(env)
         if got is not None:
             return LoadedConfig(got[0], "envelope", got[1], None, source)
     except DecodeError:

@@ -24,7 +24,7 @@ from fabric_protos.common import common_pb2, configtx_pb2
 from fabric_protos.msp import identities_pb2
 from google.protobuf.message import DecodeError
 from opskit.orderer import rules
-from opskit.orderer.config import STATE_MAINTENANCE, ChannelConfigError, get_consensus
+from opskit.orderer.config import STATE_MAINTENANCE, ChannelConfigError, config_from_envelope, get_consensus
 
 #: HTTP code of each broadcast/deliver status the stand-in answers with (Fabric's common.Status values)
 HTTP_CODE = {"SUCCESS": 200, "BAD_REQUEST": 400, "FORBIDDEN": 403, "NOT_FOUND": 404,
@@ -88,19 +88,12 @@ def config_of_envelope(envelope: bytes) -> tuple[configtx_pb2.Config, str]:
     try:
         env = common_pb2.Envelope()
         env.ParseFromString(envelope)
-        payload = common_pb2.Payload()
-        payload.ParseFromString(env.payload)
-        chdr = common_pb2.ChannelHeader()
-        chdr.ParseFromString(payload.header.channel_header)
-        if chdr.type != common_pb2.CONFIG:
-            raise ValueError(f"envelope has header type {chdr.type}, not CONFIG (1)")
-        cenv = configtx_pb2.ConfigEnvelope()
-        cenv.ParseFromString(payload.data)
+        found = config_from_envelope(env)
     except DecodeError as exc:
         raise ValueError(f"not a CONFIG envelope: {exc}") from None
-    if not cenv.HasField("config"):
-        raise ValueError("CONFIG envelope without a config")
-    return cenv.config, chdr.channel_id
+    if found is None:
+        raise ValueError("not a CONFIG envelope with a channel config")
+    return found
 
 
 def load(chain_dir: str, channel: str) -> ChannelConfig | None:

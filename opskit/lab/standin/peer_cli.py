@@ -82,10 +82,10 @@ def log(module: str, func: str, msg: str, level: str = "INFO") -> None:
 
 # ------------------------------------------------------------------ arguments
 
-def parse_flags(argv: list[str]) -> dict[str, list[str] | bool]:
-    """Cobra-style flags: ``-o x``, ``--orderer x``, ``--orderer=x``; boolean flags without a value."""
-    aliases = {"-o": "orderer", "-C": "channelID", "-c": "ctor", "-n": "name", "-x": "hex", "-r": "raw"}
-    booleans = {"tls", "waitForEvent", "hex", "raw", "isInit", "clientauth"}
+def _parse(argv: list[str], aliases: dict[str, str], booleans: set[str],
+           positional: list[str] | None) -> dict[str, list[str] | bool]:
+    """Cobra-style flags: ``-o x``, ``--orderer x``, ``--orderer=x``; boolean flags without a value.
+    Positional arguments go to ``positional``; where it is None they are an error (as for ``peer chaincode``)."""
     out: dict[str, list[str] | bool] = {}
     i = 0
     while i < len(argv):
@@ -93,6 +93,10 @@ def parse_flags(argv: list[str]) -> dict[str, list[str] | bool]:
         if arg.startswith("--") and "=" in arg:
             key, value = arg[2:].split("=", 1)
             out.setdefault(key, []).append(value)  # type: ignore[union-attr]
+            i += 1
+            continue
+        if positional is not None and not arg.startswith("-"):
+            positional.append(arg)
             i += 1
             continue
         key = aliases.get(arg) or (arg[2:] if arg.startswith("--") else None)
@@ -109,6 +113,12 @@ def parse_flags(argv: list[str]) -> dict[str, list[str] | bool]:
     return out
 
 
+def parse_flags(argv: list[str]) -> dict[str, list[str] | bool]:
+    """Flags of ``peer chaincode ...`` (no positional arguments)."""
+    return _parse(argv, {"-o": "orderer", "-C": "channelID", "-c": "ctor", "-n": "name", "-x": "hex", "-r": "raw"},
+                  {"tls", "waitForEvent", "hex", "raw", "isInit", "clientauth"}, None)
+
+
 def flag(flags: dict, name: str, default: str | None = None) -> str | None:
     value = flags.get(name)
     if isinstance(value, list) and value:
@@ -123,32 +133,8 @@ CHANNEL_BOOLEANS = {"tls", "clientauth", "bestEffort"}
 
 def parse_channel_args(argv: list[str]) -> tuple[dict[str, list[str] | bool], list[str]]:
     """Flags and positional arguments of a ``peer channel`` sub-command."""
-    flags: dict[str, list[str] | bool] = {}
     positional: list[str] = []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        if arg.startswith("--") and "=" in arg:
-            key, value = arg[2:].split("=", 1)
-            flags.setdefault(key, []).append(value)  # type: ignore[union-attr]
-            i += 1
-            continue
-        if not arg.startswith("-"):
-            positional.append(arg)
-            i += 1
-            continue
-        key = CHANNEL_ALIASES.get(arg) or (arg[2:] if arg.startswith("--") else None)
-        if key is None:
-            raise CliError(f"unknown shorthand flag: {arg[1:]!r} in {arg}")
-        if key in CHANNEL_BOOLEANS:
-            flags[key] = True
-            i += 1
-            continue
-        if i + 1 >= len(argv):
-            raise CliError(f"flag needs an argument: {arg}")
-        flags.setdefault(key, []).append(argv[i + 1])  # type: ignore[union-attr]
-        i += 2
-    return flags, positional
+    return _parse(argv, CHANNEL_ALIASES, CHANNEL_BOOLEANS, positional), positional
 
 
 def ctor_args(ctor: str | None) -> list[str]:
