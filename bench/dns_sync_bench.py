@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from opskit.dns.keys import load_key  # noqa: E402
 from opskit.dns.plan import Desired, apply_plan, compute_plan, verify_applied  # noqa: E402
 from opskit.dns.zone import ZoneClient  # noqa: E402
-from opskit.lab.bind import BindServer, ZoneSpec  # noqa: E402
+from opskit_lab.bind import BindServer, ZoneSpec  # noqa: E402
 
 
 def records(n: int) -> list[tuple[str, str]]:

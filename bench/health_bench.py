@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--keep", action="store_true", help="leave the lab up afterwards")
     args = ap.parse_args()
 
-    from opskit.lab.lab import Lab, LabConfig
+    from opskit_lab.lab import Lab, LabConfig
 
     lab = Lab(LabConfig(name=args.name, hosts=args.hosts, subnet=args.subnet))
     if lab.exists():

@@ -1,11 +1,10 @@
 """`python3 -m opskit TASK ...`: opskit's tasks from any directory (cron uses this)."""
 
-from invoke import Program
-
 from opskit import __version__
 from opskit.tasks import ns
+from opskit.tasks.program import OpskitProgram
 
-program = Program(namespace=ns, version=__version__, name="opskit", binary="opskit")
+program = OpskitProgram(namespace=ns, version=__version__, name="opskit", binary="opskit")
 
 if __name__ == "__main__":
     program.run()

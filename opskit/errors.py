@@ -39,6 +39,10 @@ class HostUnreachable(RemoteError):
     """The host could not be reached or authenticated within its deadline."""
 
 
+class CommandTimeout(RemoteError):
+    """A remote command did not finish within its deadline (the host may be fine; the command was slow)."""
+
+
 class CommandFailed(RemoteError):
     """A remote command exited non-zero where success was required."""
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from opskit import secrets
 from opskit.runlock import state_dir
 
 
@@ -32,19 +33,23 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     @classmethod
     def for_operation(cls, inventory_name: str, operation: str) -> "Journal":
         return cls(state_dir() / "journal" / inventory_name / f"{operation}.jsonl")
 
     def _append(self, event: Event) -> None:
-        line = json.dumps({"ts": event.ts, "step": event.step, "phase": event.phase, "data": event.data},
-                          sort_keys=True, default=str)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(line + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        line = json.dumps({"ts": event.ts, "step": event.step, "phase": event.phase,
+                           "data": secrets.mask(event.data)}, sort_keys=True, default=str)
+        # 0600: a journal names hosts, containers and settings; only the operator who ran it reads it
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, (line + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def begin(self, step: str, **data: Any) -> None:
         self._append(Event(step, "begin", data=data))

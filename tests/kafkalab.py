@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import built_lab
 
 if TYPE_CHECKING:
-    from opskit.lab.lab import Lab
+    from opskit_lab.lab import Lab
 
 KAFKA_LAB_NAME = os.environ.get("OPSKIT_TEST_KLAB_NAME", "pytestk")
 KAFKA_LAB_SUBNET = os.environ.get("OPSKIT_TEST_KLAB_SUBNET", "10.77.1.0/25")
@@ -29,7 +29,7 @@ KAFKA_LAB_SUBNET = os.environ.get("OPSKIT_TEST_KLAB_SUBNET", "10.77.1.0/25")
 @pytest.fixture(scope="session")
 def kafka_lab_session() -> Iterator["Lab"]:
     """The session's Kafka lab (4 hosts: every orderer on 7050, as the Kafka genesis blocks name them)."""
-    from opskit.lab.lab import LabConfig
+    from opskit_lab.lab import LabConfig
 
     for lab in built_lab(LabConfig(name=KAFKA_LAB_NAME, subnet=KAFKA_LAB_SUBNET, hosts=4, consensus="kafka")):
         lab.reset_seconds = []  # every reset_fleet of the session (seconds), for reports
@@ -39,7 +39,7 @@ def kafka_lab_session() -> Iterator["Lab"]:
 @pytest.fixture
 def kafka_lab(kafka_lab_session: "Lab") -> Iterator["Lab"]:
     """The Kafka lab with orderers/Kafka/ZooKeeper/cli reset to their first start (kafka, STATE_NORMAL)."""
-    from opskit.lab import faults
+    from opskit_lab import faults
 
     errors = faults.undo_all(kafka_lab_session)  # a fault left by the previous test (before the reset)
     assert not errors, f"undoing faults failed: {errors}"

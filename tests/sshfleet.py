@@ -6,6 +6,8 @@ Four hosts: two healthy sshd, one whose sshd was stopped (port closed), and one
 
 from __future__ import annotations
 
+import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -15,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from opskit.inventory import load_text
-from opskit.lab import procs
-from opskit.lab.wait import free_port, port_open, wait_for
+from opskit_lab import procs
+from opskit_lab.wait import free_port, port_open, wait_for
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
@@ -41,7 +43,8 @@ class _Sshd:
         )
 
     def start(self) -> None:
-        Path("/run/sshd").mkdir(exist_ok=True)
+        if os.geteuid() == 0:
+            Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory (root's sshd only)
         procs.spawn([SSHD, "-D", "-f", str(self.dir / "sshd_config"), "-E", str(self.dir / "sshd.log")],
                     pidfile=self.pidfile, log=self.dir / "sshd.out")
         wait_for(lambda: port_open("127.0.0.1", self.port), timeout=10, what=f"sshd on port {self.port}")
@@ -109,7 +112,7 @@ def ssh_fleet(tmp_path_factory):
 
 
 def fleet_inventory(info, hosts=("h1", "h2"), *, strict=True, known_hosts=None, connect_timeout=2, host_timeout=8):
-    user = "root"
+    user = pwd.getpwuid(os.geteuid()).pw_name  # a non-root sshd can only let in the user it runs as
     lines = [
         "version: 2", "name: sshfleet", "defaults:", f"  ssh_user: {user}", f"  key_file: {info['key']}",
         f"  known_hosts: {known_hosts or info['known_hosts']}", f"  strict_host_keys: {'true' if strict else 'false'}",

@@ -8,5 +8,5 @@ never loaded by ``inv --list`` or by other namespaces. Modules:
 - :mod:`opskit.aws.ssm`      container ``secrets`` from an SSM Parameter Store path
 - :mod:`opskit.aws.ecs`      task definition copy, deploy, rollout watcher, rollback, status
 - :mod:`opskit.aws.msk`      server-properties validation, configurations, clusters, poller, brokers
-- :mod:`opskit.aws.poll`     deadline poller with progress, duration parsing
+- :mod:`opskit.aws.poll`     progress display, duration parsing (polling: opskit.wait)
 """

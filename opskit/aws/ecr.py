@@ -10,7 +10,7 @@ from typing import Any
 from opskit.aws.errors import BadInput, NotFound
 from opskit.aws.session import Aws, api_errors
 
-_REPO_RE = re.compile(r"^(?=.{2,256}$)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_REPO_RE = re.compile(r"^(?=.{2,256}\Z)(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*\Z")
 
 DEFAULT_KEEP = 30
 
@@ -23,6 +23,9 @@ class RepoResult:
     uri: str | None
     changes: list[str] = field(default_factory=list)
     planned: bool = False
+    #: the repository and its lifecycle before and after, as an operator reads them (``--diff``)
+    before: str | None = None
+    after: str | None = None
 
     @property
     def changed(self) -> bool:
@@ -61,6 +64,7 @@ def ensure_repository(aws: Aws, name: str, *, keep: int = DEFAULT_KEEP, plan: bo
     except NotFound:
         repo = None
     current: dict[str, Any] | None = None
+    existed = repo
     if repo is None:
         result.changes.append(f"create repository {name}")
         if not plan:
@@ -73,6 +77,8 @@ def ensure_repository(aws: Aws, name: str, *, keep: int = DEFAULT_KEEP, plan: bo
         except (NotFound, ValueError):  # no policy yet, or one that is not JSON: replace it
             current = None
     result.uri = repo.get("repositoryUri") if repo else None
+    result.before = None if existed is None else f"repository {name}\nlifecycle: {_describe_policy(current)}"
+    result.after = f"repository {name}\nlifecycle: {_describe_policy(wanted)}"
     if current != wanted:
         before = _describe_policy(current)
         result.changes.append(f"set lifecycle policy: keep the newest {keep} images (was: {before})")

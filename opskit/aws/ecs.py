@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opskit.aws.errors import AwsApiError, BadInput, DeploymentFailed, DeploymentTimeout, NotFound
-from opskit.aws.poll import Poller, ProgressFn, fmt_duration
+from opskit.aws.poll import ProgressFn, fmt_duration
+from opskit.wait import Poller
 from opskit.aws.session import Aws, api_errors
 from opskit.aws.ssm import SecretRef, normalize_path, secrets_under
 
@@ -32,9 +33,9 @@ READ_ONLY_KEYS = frozenset({
     "registeredAt", "registeredBy", "deregisteredAt", "deleteRequestedAt",
 })
 
-_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\Z")
 _NAME_RE = re.compile(r"^[a-z0-9]+(?:[._/:-][a-z0-9]+)*$", re.IGNORECASE)
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}\Z")
 
 
 def _noop(_: str) -> None:
@@ -166,6 +167,17 @@ class DeployPlan:
     def noop(self) -> bool:
         return (self.old_image == self.new_image and not self.secrets_added and not self.secrets_changed
                 and not self.secrets_removed and not self.env_moved)
+
+    def before_after(self) -> dict[str, str]:
+        """The service's task definition, image and secrets before and after (``--diff``)."""
+        c = self.container
+        before = [f"task definition: {self.current}", f"container {c} image: {self.old_image}"]
+        before += [f"container {c} secret {n}: (current)" for n in self.secrets_changed + self.secrets_removed]
+        before += [f"container {c} environment {n}" for n in self.env_moved]
+        after = [f"task definition: {self.family}:<next revision>", f"container {c} image: {self.new_image}"]
+        after += [f"container {c} secret {n}: from {self.ssm_path}"
+                  for n in self.secrets_added + self.secrets_changed + self.env_moved]
+        return {"before": "\n".join(before), "after": "\n".join(after)}
 
     def changes(self) -> list[str]:
         if self.noop:
@@ -450,6 +462,10 @@ class RollbackPlan:
     @property
     def noop(self) -> bool:
         return td_name(self.current_arn) == td_name(self.target_arn)
+
+    def before_after(self) -> dict[str, str]:
+        return {"before": f"service {self.service}: {td_name(self.current_arn)}",
+                "after": f"service {self.service}: {td_name(self.target_arn)}"}
 
     def changes(self) -> list[str]:
         if self.noop:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opskit.aws.errors import AwsApiError, BadInput, DeploymentFailed, DeploymentTimeout, NotFound
-from opskit.aws.poll import Poller, ProgressFn, fmt_duration
+from opskit.aws.poll import ProgressFn, fmt_duration
+from opskit.wait import Poller
 from opskit.aws.session import Aws, api_errors
 
 # --------------------------------------------------------------------------- server properties
@@ -82,9 +83,9 @@ KNOWN_PROPERTIES: dict[str, str] = {
 #: What MSK uses when a property is not set (default configuration of a 3-AZ cluster).
 MSK_DEFAULT_REPLICATION_FACTOR = 3
 
-_CONFIG_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
-_CLUSTER_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
-_VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([.-][A-Za-z0-9]+)*$")
+_CONFIG_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}\Z")
+_CLUSTER_NAME_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}\Z")
+_VERSION_RE = re.compile(r"^[0-9]+(\.[0-9]+){1,3}([.-][A-Za-z0-9]+)*\Z")
 
 
 def _noop(_: str) -> None:
@@ -223,6 +224,9 @@ class ConfigResult:
     changes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     planned: bool = False
+    #: the server properties before (None: no configuration yet) and after, one ``key=value`` line each
+    before: str | None = None
+    after: str | None = None
 
 
 def find_configuration(aws: Aws, name: str) -> dict[str, Any] | None:
@@ -255,7 +259,8 @@ def ensure_configuration(aws: Aws, name: str, kafka_version: str, brokers: int, 
     if existing is None:
         result = ConfigResult(name=name, arn=None, revision=1, action="created", notes=notes, planned=plan,
                               changes=[f"create MSK configuration {name} for Kafka {kafka_version}: "
-                                       + ", ".join(f"{k}={v}" for k, v in sorted(props.items()))])
+                                       + ", ".join(f"{k}={v}" for k, v in sorted(props.items()))],
+                              after=render_properties(props))
         if not plan:
             with api_errors(f"create MSK configuration {name}", during_change=True):
                 out = kafka.create_configuration(Name=name, KafkaVersions=[kafka_version], ServerProperties=body,
@@ -275,7 +280,8 @@ def ensure_configuration(aws: Aws, name: str, kafka_version: str, brokers: int, 
     diff = [f"{k}: {current.get(k, '(unset)')} -> {props.get(k, '(unset)')}"
             for k in sorted(set(current) | set(props)) if current.get(k) != props.get(k)]
     result = ConfigResult(name=name, arn=arn, revision=latest + 1, action="new revision", notes=notes, planned=plan,
-                          changes=[f"add revision {latest + 1} to MSK configuration {name}: " + "; ".join(diff)])
+                          changes=[f"add revision {latest + 1} to MSK configuration {name}: " + "; ".join(diff)],
+                          before=render_properties(current), after=render_properties(props))
     if not plan:
         with api_errors(f"add a revision to MSK configuration {name}", during_change=True):
             out = kafka.update_configuration(Arn=arn, ServerProperties=body, Description="managed by opskit")
@@ -341,6 +347,12 @@ class CreatePlan:
     vpc_id: str | None
     existing: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
+
+    def before_after(self) -> dict[str, str | None]:
+        """``None`` before (no cluster of that name), the cluster to create after; nothing when it exists."""
+        if self.existing is not None:
+            return {}
+        return {"before": None, "after": "\n".join(self.changes())}
 
     def changes(self) -> list[str]:
         if self.existing is not None:
@@ -537,12 +549,20 @@ class UpdatePlan:
     def noop(self) -> bool:
         return bool(self.current) and self.current.get("Arn") == self.arn and int(self.current.get("Revision", 0)) == self.revision
 
+    def _current_text(self) -> str:
+        return (f"{self.current.get('Arn', '').rsplit('/', 2)[-2]} revision {self.current.get('Revision')}"
+                if self.current and "/" in self.current.get("Arn", "") else "the MSK default configuration")
+
+    def before_after(self) -> dict[str, str]:
+        cname = self.cluster.get("ClusterName")
+        return {"before": f"cluster {cname}: {self._current_text()}",
+                "after": f"cluster {cname}: {self.name} revision {self.revision}"}
+
     def changes(self) -> list[str]:
         cname = self.cluster.get("ClusterName")
         if self.noop:
             return [f"cluster {cname} already uses {self.name} revision {self.revision}"]
-        before = (f"{self.current.get('Arn', '').rsplit('/', 2)[-2]} revision {self.current.get('Revision')}"
-                  if self.current and "/" in self.current.get("Arn", "") else "the MSK default configuration")
+        before = self._current_text()
         return [f"cluster {cname}: configuration {before} -> {self.name} revision {self.revision} (rolling broker restart)",
                 "poll the update operation until UPDATE_COMPLETE and the cluster until ACTIVE"]
 

@@ -1,4 +1,4 @@
-"""Polling with a deadline and a progress display; durations like ``20m``.
+"""AWS waits: a progress display and durations like ``20m`` (the polling itself is :mod:`opskit.wait`).
 
 Watchers take ``clock`` and ``sleep`` so tests can run a 20-minute deadline in
 microseconds with a fake clock. The sleep here is the *interval between two
@@ -11,14 +11,13 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import IO, Generic, TypeVar
+from typing import IO, TypeVar
 
 from opskit.aws.errors import BadInput
 
 T = TypeVar("T")
 
-_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+_DURATION_RE = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?\Z")
 
 
 def parse_duration(text: str | float | int, *, what: str = "duration") -> float:
@@ -88,46 +87,3 @@ class Progress:
         if self._status is not None:
             self._status.stop()
             self._status = None
-
-
-@dataclass
-class Poller(Generic[T]):
-    """Call ``step`` every ``interval`` seconds until it returns a value, or the deadline passes.
-
-    ``step`` returns ``None`` for "not yet" and raises for a failure. On the deadline
-    ``on_timeout()`` is raised.
-    """
-
-    timeout: float
-    interval: float
-    clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep
-    polls: int = field(default=0, init=False)
-
-    def run(self, step: Callable[[], T | None], on_timeout: Callable[[float], Exception]) -> T:
-        start = self.clock()
-        deadline = start + self.timeout
-        while True:
-            self.polls += 1
-            value = step()
-            if value is not None:
-                return value
-            now = self.clock()
-            if now >= deadline:
-                raise on_timeout(now - start)
-            self.sleep(min(self.interval, max(0.0, deadline - now)))  # interval between status calls
-
-
-class FakeClock:
-    """A clock whose ``sleep`` advances time instantly: deadlines in tests without waiting."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-        self.slept = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.slept += seconds

@@ -60,11 +60,32 @@ class Aws:
         import boto3
         from botocore.exceptions import ProfileNotFound
 
+        import os
+
+        from opskit import values
+
         self.target = target or AwsTarget()
+        for var, check in (("AWS_MAX_ATTEMPTS", lambda x: values.count(x, "AWS_MAX_ATTEMPTS", minimum=1,
+                                                                         maximum=100)),
+                           ("AWS_ENDPOINT_URL", values.url), ("AWS_PROFILE", values.arg), ("AWS_REGION", values.arg),
+                           ("AWS_DEFAULT_REGION", values.arg)):
+            if os.environ.get(var):
+                try:
+                    check(os.environ[var])
+                except ValueError as exc:
+                    raise AwsConfigError(f"environment variable {var}: {exc}") from None
+        if self.target.endpoint_url:
+            try:
+                values.url(self.target.endpoint_url)
+            except ValueError as exc:
+                raise AwsConfigError(f"aws.endpoint_url: {exc}") from None
         try:
             self.session = boto3.Session(profile_name=self.target.profile, region_name=self.target.region)
-        except ProfileNotFound:
-            raise AwsConfigError(f"AWS profile {self.target.profile!r} is not configured "
+        except ProfileNotFound as exc:
+            profile = self.target.profile or os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE") \
+                or getattr(exc, "kwargs", {}).get("profile")
+            where = "the inventory's aws.profile" if self.target.profile else "AWS_PROFILE in the environment"
+            raise AwsConfigError(f"AWS profile {profile!r} (from {where}) is not configured "
                                  "(~/.aws/config or AWS_CONFIG_FILE)") from None
         if not self.session.region_name:
             raise AwsConfigError("no AWS region: set aws.region in the inventory, AWS_REGION, or a region in the profile")

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from opskit.aws.errors import BadInput, NotFound
 from opskit.aws.session import Aws, api_errors
 
-_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PATH_RE = re.compile(r"^/[A-Za-z0-9_.\-/]*$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_PATH_RE = re.compile(r"^/[A-Za-z0-9_.\-/]*\Z")
 
 
 @dataclass(frozen=True)

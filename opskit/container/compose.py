@@ -182,10 +182,28 @@ def _same_doc(a: str, b: str, y: Any) -> bool:
 
 
 def read(dh: DockerHost, path: str) -> str:
-    res = dh.run(["cat", path], timeout=READ_TIMEOUT, check=False)
+    """The compose file's text. Read as bytes (base64 over the session) and decoded strictly: a file that is not
+    UTF-8 is refused, never "repaired" with U+FFFD and written back (that would change bytes nobody asked for)."""
+    import base64
+    import binascii
+
+    res = dh.run(["base64", "-w", "0", "--", path], timeout=READ_TIMEOUT, check=False)
     if res.exit_code != 0:
         raise ComposeError(f"{dh.name}: cannot read compose file {path}: {res.stderr.strip()[-200:]}")
-    return res.stdout
+    try:
+        data = base64.b64decode(res.stdout.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ComposeError(f"{dh.name}: reading {path} gave garbled output; not touching it") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise ComposeError(f"{dh.name}: {path}:{line} is not UTF-8 text (byte 0x{data[exc.start]:02x}); opskit "
+                           "will not rewrite it (that would change those bytes). Convert it to UTF-8 or remove "
+                           "compose_file from the inventory") from None
+    if "\0" in text:
+        raise ComposeError(f"{dh.name}: {path} contains NUL bytes; not a compose file opskit will rewrite")
+    return text
 
 
 def plan(dh: DockerHost, node: Node, change: ComposeChange) -> ComposeEdit | None:

@@ -19,10 +19,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from opskit import secrets, values
 from opskit.errors import OpskitError
 
-_VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
-_ANON_RE = re.compile(r"^[0-9a-f]{64}$")
+_VOLUME_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}\Z")
+_ANON_RE = re.compile(r"^[0-9a-f]{64}\Z")
 DEFAULT_SHM = 64 * 1024 * 1024
 
 
@@ -41,6 +42,11 @@ class Mount:
     propagation: str = ""
 
     def argv(self) -> list[str]:
+        for part in (self.source, self.destination, self.propagation):
+            if any(c in part for c in ",=\"\n\r\0"):
+                # --mount is a comma-separated key=value list: such a value would add mount options
+                raise ConfigError(f"mount {self.source!r} -> {self.destination!r}: a ',', '=', quote or newline "
+                                  "would be read as --mount syntax; refusing")
         if self.type == "volume":
             return ["--mount", f"type=volume,source={self.source},destination={self.destination}"
                     + (",readonly" if self.read_only else "")]
@@ -461,6 +467,21 @@ def parse_set(items: list[str], changes: Changes | None = None) -> Changes:
         key, eq, value = item.partition("=")
         if not eq:
             raise ConfigError(f"--set {item!r}: expected KEY=VALUE (keys: {', '.join(SET_KEYS)})")
+        try:
+            values.no_control(key, "key")
+            values.no_control(value, "value")
+            if key.startswith(("env.", "label.", "log-opt.")) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*",
+                                                                                   key.split(".", 1)[1] or "x"):
+                raise ValueError(f"{key.split('.', 1)[1]!r} is not a valid name")
+            if key == "image":
+                values.image_ref(value)
+            elif key.startswith("volume./"):
+                values.mount_path(key[7:])
+                values.volume_name(value)
+            elif key == "hostname" and value:
+                values.arg(value)
+        except ValueError as exc:
+            raise values.BadValue(f"--set {_short(item)}: {exc}") from None
         if key == "image":
             ch.image = value
         elif key.startswith("env."):
@@ -563,6 +584,9 @@ def compare(current: ContainerConfig, desired: ContainerConfig, *, ignore: tuple
             if key == "image" and current.image != desired.image:
                 out.append(Difference(key, f"{current.image} ({current.image_id[:19]})",
                                       f"{desired.image} ({desired.image_id[:19]})"))
+            elif key == "env":
+                # secret-looking values never leave this function: plans, --json and journals show <secret>
+                out.append(Difference(key, *secrets.mask_env_pair(cur[key], want[key])))
             else:
                 out.append(Difference(key, cur[key], want[key]))
     return out

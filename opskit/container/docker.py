@@ -2,8 +2,8 @@
 
 A :class:`DockerHost` wraps the run's session for one host with a lock (several nodes of a batch may share
 a host) and maps failures to opskit errors: a command that exits non-zero is a :class:`DockerError`; a
-command that does not finish in time or a lost connection is :class:`HostTrouble` (the session is dropped so
-that the next use reconnects instead of hanging on a dead transport).
+command that does not finish in time or a lost connection is :class:`opskit.errors.HostUnreachable` with exit
+code 2 (the session is dropped so that the next use reconnects instead of hanging on a dead transport).
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ class DockerError(OpskitError):
         super().__init__(message, exit_code=2)
 
 
-class HostTrouble(OpskitError):
-    """A host stopped answering (or could not be reached) in the middle of a run."""
+#: The old name of :class:`opskit.errors.HostUnreachable` (one class): kept only for modules not moved yet.
+HostTrouble = HostUnreachable
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, exit_code=2)
+
+def lost(message: str) -> HostUnreachable:
+    """A host that stopped answering (or could not be reached) in the middle of a run: CRITICAL (exit 2)."""
+    return HostUnreachable(message, exit_code=2)
 
 
 class DockerHost:
@@ -58,9 +60,9 @@ class DockerHost:
             try:
                 self._session = self._factory(self.host)
             except HostUnreachable as exc:
-                raise HostTrouble(str(exc)) from None
+                raise lost(str(exc)) from None
             except Exception as exc:  # paramiko and socket errors while connecting
-                raise HostTrouble(f"{self.host.name}: cannot connect: {type(exc).__name__}: {exc}") from None
+                raise lost(f"{self.host.name}: cannot connect: {type(exc).__name__}: {exc}") from None
         return self._session
 
     def _drop(self) -> None:
@@ -80,12 +82,12 @@ class DockerHost:
                 res = session.run(list(argv), timeout=timeout * self.scale, check=False, env=env)
             except HostUnreachable as exc:
                 self._drop()
-                raise HostTrouble(f"{self.host.name}: {exc}") from None
+                raise lost(f"{self.host.name}: {exc}") from None
             except CommandFailed:
                 raise
             except RemoteError as exc:
                 self._drop()
-                raise HostTrouble(f"{self.host.name} stopped answering: {exc}") from None
+                raise lost(f"{self.host.name} stopped answering: {exc}") from None
         if check and res.exit_code != 0:
             tail = (res.stderr.strip().splitlines() or [res.stdout.strip()])[-1:]
             raise DockerError(f"{self.host.name}: `{res.command[:200]}` exited {res.exit_code}"
@@ -148,5 +150,7 @@ class DockerHost:
 
     def logs_tail(self, name: str, lines: int = 5) -> str:
         res = self.docker("logs", "--tail", str(lines), name, timeout=READ_TIMEOUT, check=False)
-        text = (res.stdout + res.stderr).strip()
+        from opskit.output.render import plain
+
+        text = plain(res.stdout + res.stderr).strip()
         return text[-600:]

@@ -17,17 +17,18 @@ Heights are fetched on the node hosts themselves (``facts.collect``), as fleet.h
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from opskit.container.docker import DockerHost, HostTrouble
-from opskit.errors import OpskitError
+from opskit.container.docker import DockerHost, lost
+from opskit.errors import HostUnreachable, OpskitError
 from opskit.health.chains import Height, lag_findings
 from opskit.health.fabric_metrics import NodeOutputError, parse_healthz, parse_metrics
-from opskit.health.facts import collect
+from opskit.health.facts import EndpointSpec, collect, endpoint_of
 from opskit.inventory.model import Inventory, Node, NodeKind, Thresholds
+from opskit.remote.engine import map_hosts
+from opskit.wait import Poller
 
 
 class GateFailed(OpskitError):
@@ -43,6 +44,9 @@ class GateOptions:
     max_lag: int = 2              #: blocks behind the channel's best that still pass
     settle: float = 2.0           #: seconds the container must stay up (restart loops, crashing entrypoints)
     poll: float = 0.5
+    #: a Raft orderer passes only once each of its channels has a leader; off where a caller waits for that
+    #: itself (the Kafka-to-Raft migration restarts orderers one by one: no leader before a quorum runs Raft)
+    wait_for_leader: bool = True
 
 
 @dataclass
@@ -53,11 +57,13 @@ class Probe:
     healthy: bool = False
     heights: dict[str, int] = field(default_factory=dict)
     error: str = ""
+    raft_channels: set[str] = field(default_factory=set)   #: channels with Raft gauges (etcdraft orderers)
+    leader_of: set[str] = field(default_factory=set)       #: channels this orderer leads
 
 
 def probe_nodes(dh: DockerHost, nodes: list[Node], timeout: float = 20.0) -> dict[str, Probe]:
     """Fetch /metrics and /healthz of ``nodes`` (all on ``dh``'s host) on that host."""
-    eps = {n.name: n.operations for n in nodes if n.operations}
+    eps: dict[str, EndpointSpec | str] = {n.name: endpoint_of(n) for n in nodes if n.operations}
     if not eps:
         return {}
     with dh.lock:
@@ -67,21 +73,24 @@ def probe_nodes(dh: DockerHost, nodes: list[Node], timeout: float = 20.0) -> dic
             facts = collect(session, [], eps)
         except OpskitError as exc:
             dh._drop()
-            raise HostTrouble(f"{dh.name}: {exc}") from None
+            raise lost(f"{dh.name}: {exc}") from None
         except Exception as exc:  # a transport dying mid-read
             dh._drop()
-            raise HostTrouble(f"{dh.name} stopped answering: {type(exc).__name__}: {exc}") from None
+            raise lost(f"{dh.name} stopped answering: {type(exc).__name__}: {exc}") from None
         finally:
             session.deadline = None
     if not facts.complete:
-        raise HostTrouble(f"{dh.name}: the endpoint check did not complete")
+        raise lost(f"{dh.name}: the endpoint check did not complete")
     out: dict[str, Probe] = {}
     for name in eps:
         p = Probe()
         ep = facts.endpoints.get((name, "metrics"))
         if ep is not None and ep.http_code == 200:
             try:
-                p.heights = dict(parse_metrics(ep.body).heights)
+                m = parse_metrics(ep.body)
+                p.heights = dict(m.heights)
+                p.raft_channels = set(m.is_leader)
+                p.leader_of = {ch for ch, lead in m.is_leader.items() if lead}
                 p.answered = True
             except NodeOutputError as exc:
                 p.error = str(exc)
@@ -175,26 +184,46 @@ def channel_members(inv: Inventory, node: Node) -> list[Node]:
             if n.name != node.name and n.operations and chans & set(inv.channels_of(n))]
 
 
-def reference_heights(inv: Inventory, node: Node, hosts: Callable[[str], DockerHost]) -> list[Height]:
-    """Heights of the other members of the node's channels (unreachable members simply do not count)."""
+def reference_probes(inv: Inventory, node: Node, hosts: Callable[[str], DockerHost],
+                     kinds: tuple[NodeKind, ...] | None = None) -> dict[str, tuple[str, Probe]]:
+    """Probes of the other members of the node's channels (of ``kinds``): name -> (host, probe). Unreachable
+    members simply do not count."""
     by_host: dict[str, list[Node]] = {}
     for m in channel_members(inv, node):
-        by_host.setdefault(m.host, []).append(m)
-    out: list[Height] = []
+        if kinds is None or m.kind in kinds:
+            by_host.setdefault(m.host, []).append(m)
+    out: dict[str, tuple[str, Probe]] = {}
 
-    def one(item: tuple[str, list[Node]]) -> list[Height]:
+    def one(item: tuple[str, list[Node]]) -> dict[str, tuple[str, Probe]]:
         host, members = item
         try:
-            probes = probe_nodes(hosts(host), members)
-        except (HostTrouble, OpskitError):
-            return []
-        return [Height(name, ch, h, "operations", host) for name, p in probes.items() for ch, h in p.heights.items()]
+            return {name: (host, p) for name, p in probe_nodes(hosts(host), members).items()}
+        except OpskitError:  # HostUnreachable included
+            return {}
 
-    if by_host:
-        with ThreadPoolExecutor(max_workers=min(16, len(by_host))) as pool:
-            for got in pool.map(one, list(by_host.items())):
-                out += got
+    for got in map_hosts(inv, list(by_host.items()), one):
+        out.update(got)
     return out
+
+
+def reference_heights(inv: Inventory, node: Node, hosts: Callable[[str], DockerHost]) -> list[Height]:
+    """Heights of the other members of the node's channels (unreachable members simply do not count)."""
+    return [Height(name, ch, h, "operations", host)
+            for name, (host, p) in reference_probes(inv, node, hosts).items() for ch, h in p.heights.items()]
+
+
+def leaderless_channels(inv: Inventory, node: Node, mine: Probe, hosts: Callable[[str], DockerHost]) -> list[str]:
+    """Raft channels of ``node`` that no orderer (this one or another member) leads right now.
+
+    A recreated orderer can be healthy and caught up while its channel is still electing (it was the leader, or
+    its return started an election): the next node of a rollout must not go down before the channel has a
+    leader again, or two restarts in a row can cost the quorum.
+    """
+    if not mine.raft_channels:
+        return []
+    others = reference_probes(inv, node, hosts, (NodeKind.ORDERER,))
+    led = set(mine.leader_of).union(*(p.leader_of for _, p in others.values()))
+    return sorted(mine.raft_channels - led)
 
 
 def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[str], DockerHost],
@@ -202,7 +231,6 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
                  on_wait: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Block until ``node`` passes the gate (returns what was seen) or raise :class:`GateFailed`."""
     started = time.monotonic()
-    deadline = started + opts.timeout
     up_since: float | None = None
     last_reason = "not looked at yet"
     name = node.container_name
@@ -210,7 +238,10 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
     ref: list[Height] | None = None
     port = service_port(node)
     words = ZK_WORDS if node.kind is NodeKind.ZOOKEEPER else ()
-    while True:
+
+    def look() -> dict[str, Any] | None:
+        """One look at the node: what was seen once it passes, None for "not yet", GateFailed when it cannot."""
+        nonlocal up_since, last_reason, first_restarts, ref, words
         raw = dh.inspect_raw(name)
         if raw is None:
             raise GateFailed(f"{node.name}: container {name} disappeared on {node.host}")
@@ -257,15 +288,19 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
                     if ref is None:
                         ref = reference_heights(inv, node, hosts)
                     th = Thresholds(lag_warning_blocks=0, lag_critical_blocks=max(1, opts.max_lag + 1))
-                    for f in lag_findings(mine + ref, th):
-                        if f.node == node.name and f.data["lag"] > opts.max_lag:
+                    lags = [f for f in lag_findings(mine + ref, th) if f.node == node.name]
+                    seen["lag"] = {f.data["channel"]: f.data["lag"] for f in lags}
+                    for f in lags:
+                        if f.data["lag"] > opts.max_lag:
                             ok = False
                             ref = None  # look at the others again next time: the best may have moved
                             last_reason = (f"channel {f.data['channel']}: {f.data['lag']} blocks behind the best "
                                            f"{f.data['best']} (max {opts.max_lag})")
                             break
-                    seen["lag"] = {f.data["channel"]: f.data["lag"] for f in lag_findings(mine + ref, th)
-                                   if f.node == node.name}
+                if ok and node.kind is NodeKind.ORDERER and opts.wait_for_leader:
+                    waiting = leaderless_channels(inv, node, probe, hosts)
+                    if waiting:
+                        ok, last_reason = False, f"no Raft leader yet on {', '.join(waiting)}"
         if ok and port is not None:
             svc = probe_service(dh, node, port, words)
             if svc.open_at and words and not any(svc.replies.values()):
@@ -276,11 +311,32 @@ def wait_healthy(inv: Inventory, node: Node, dh: DockerHost, hosts: Callable[[st
         if ok and up_since is not None and time.monotonic() - up_since >= opts.settle:
             seen["seconds"] = round(time.monotonic() - started, 2)
             return seen
-        if time.monotonic() > deadline:
-            raise GateFailed(f"{node.name}: not healthy within {opts.timeout:g}s: {last_reason or 'settling'}")
         if on_wait and last_reason:
             on_wait(last_reason)
-        time.sleep(opts.poll)  # polling interval of the gate's condition (it has a deadline)
+        return None
+
+    return Poller(opts.timeout, opts.poll).run(look, lambda _w: GateFailed(
+        f"{node.name}: not healthy within {opts.timeout:g}s: {last_reason or 'settling'}"))
+
+
+def as_served(dh: DockerHost, node: Node) -> Node:
+    """``node`` with its operations endpoint as the running container serves it now.
+
+    The inventory's URL when that answers; else, when the other scheme answers (http <-> https), a copy of the
+    node with that URL. A change that turns operations TLS on is usually made with the inventory already saying
+    https: the old container still serves HTTP, and a rollback must judge it the way it served before the change.
+    """
+    if not node.operations:
+        return node
+    p = probe_nodes(dh, [node]).get(node.name)
+    if p is not None and p.answered:
+        return node
+    scheme, sep, rest = node.operations.partition("://")
+    if not sep or scheme not in ("http", "https"):
+        return node
+    alt = node.model_copy(update={"operations": f"{'http' if scheme == 'https' else 'https'}://{rest}"})
+    q = probe_nodes(dh, [alt]).get(node.name)
+    return alt if q is not None and q.answered else node
 
 
 def baseline_heights(dh: DockerHost, node: Node) -> dict[str, int]:
@@ -289,7 +345,7 @@ def baseline_heights(dh: DockerHost, node: Node) -> dict[str, int]:
         return {}
     try:
         p = probe_nodes(dh, [node]).get(node.name)
-    except HostTrouble:
+    except HostUnreachable:
         raise
     return dict(p.heights) if p and p.answered else {}
 

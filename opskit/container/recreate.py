@@ -22,7 +22,7 @@ step whose effect is missing (the journal says which data copies completed). Vol
 from __future__ import annotations
 
 import dataclasses
-import re
+import json
 import sys
 import threading
 import time
@@ -33,15 +33,16 @@ from datetime import datetime, timezone
 from typing import IO, Any
 
 from opskit.container import compose as compose_mod
+from opskit.container import datacopy
 from opskit.container.config import Changes, ContainerConfig, Difference, ImageDefaults, compare
 from opskit.container.docker import COPY_TIMEOUT, READ_TIMEOUT, STEP_TIMEOUT, DockerError, DockerHost, HostTrouble
-from opskit.container.gate import GateOptions, baseline_heights, wait_healthy
+from opskit.container.gate import GateOptions, as_served, baseline_heights, wait_healthy
 from opskit.container.plan import QuorumError, batches, check_batch, groups
 from opskit.errors import OpskitError
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.journal import Journal
 from opskit.output.report import Finding, HostOutcome, HostStatus, Report, Severity
-from opskit.remote.engine import Engine, EngineOptions
+from opskit.remote.engine import Engine, EngineOptions, map_hosts
 
 OLD_SUFFIX = "-opskit-old"
 FAILED_SUFFIX = "-opskit-failed"
@@ -60,6 +61,10 @@ class NodeError(OpskitError):
 
 class Interrupted(OpskitError):
     """Ctrl-C: the run stopped; the journal says where, and a re-run resumes."""
+
+
+class StopAtBoundary(KeyboardInterrupt):
+    """Raised in a node's worker before its next step once Ctrl-C was pressed: no new step starts."""
 
 
 @dataclass
@@ -150,11 +155,23 @@ class NodeOutcome:
         sev = {"unchanged": Severity.OK, "changed": Severity.OK, "planned": Severity.OK,
                "failed": Severity.CRITICAL, "rolled-back": Severity.CRITICAL, "unreachable": Severity.CRITICAL,
                "skipped": Severity.UNKNOWN}.get(self.status, Severity.UNKNOWN)
+        data: dict[str, Any] = {
+            "status": self.status, "plan": self.plan, "steps": self.steps,
+            "heights_before": self.heights_before, "heights_after": self.heights_after,
+            "gate": self.gate, "backup_files": self.backup_files, "compose_backup": self.compose_backup}
+        if self.plan.get("changes") and self.status in ("planned", "changed"):
+            data.update(settings_before_after(self.plan["changes"]))
         return Finding("container", sev, f"{self.status}: {self.message}" if self.message else self.status,
-                       host=self.host, node=self.node, data={
-                           "status": self.status, "plan": self.plan, "steps": self.steps,
-                           "heights_before": self.heights_before, "heights_after": self.heights_after,
-                           "gate": self.gate, "backup_files": self.backup_files, "compose_backup": self.compose_backup})
+                       host=self.host, node=self.node, data=data, changed=self.status == "changed")
+
+
+def settings_before_after(changes: list[dict[str, Any]]) -> dict[str, str]:
+    """The changed settings of a container as two texts, one ``key: value`` line each (``--diff`` shows them)."""
+    def text(side: str) -> str:
+        return "\n".join(f"{c['key']}: {c[side] if isinstance(c[side], str) else json.dumps(c[side], sort_keys=True)}"
+                         for c in changes)
+
+    return {"before": text("current"), "after": text("desired")}
 
 
 class Progress:
@@ -172,10 +189,6 @@ class Progress:
         with self._lock:
             self.stream.write(f"[{time.monotonic() - self._t0:7.1f}s] {node}: {message}\n")
             self.stream.flush()
-
-
-def _slug(path: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", path.strip("/")) or "root"
 
 
 class Recreator:
@@ -198,6 +211,9 @@ class Recreator:
         self._hosts: dict[str, DockerHost] = {}
         self._hosts_lock = threading.Lock()
         self.interrupted = False
+        #: node -> the node as its old container served operations before the change (see gate.as_served)
+        self._served: dict[str, Node] = {}
+        self.stop_requested = threading.Event()  #: set by Ctrl-C: every node stops at its next step boundary
 
     # -- plumbing -------------------------------------------------------------------------------------------
     def host(self, name: str) -> DockerHost:
@@ -213,6 +229,11 @@ class Recreator:
 
     def _step(self, node: Node, step: str, out: NodeOutcome, fn: Callable[[], Any], **data: Any) -> Any:
         key = f"{node.name}/{step}"
+        if self.stop_requested.is_set():
+            # Ctrl-C: the step before this one finished (or this node had not started); leave a mark that a
+            # re-run finds (it resumes this node first, from what is on the host) and start nothing new
+            self.journal.begin(f"{node.name}/interrupted", before=step)
+            raise StopAtBoundary(step)
         self.journal.begin(key, **data)
         self.progress(node.name, f"{step} ...")
         t0 = time.monotonic()
@@ -302,10 +323,9 @@ class Recreator:
                     got.append(NodeOutcome(n.name, n.host, "failed", str(exc)))
             return got
 
-        with ThreadPoolExecutor(max_workers=max(1, min(16, len(by_host)))) as pool:
-            for items in pool.map(one_host, list(by_host)):
-                for item in items:
-                    (plans if isinstance(item, NodePlan) else errors).append(item)
+        for items in map_hosts(self.inv, list(by_host), one_host):
+            for item in items:
+                (plans if isinstance(item, NodePlan) else errors).append(item)
         order = {n.name: i for i, n in enumerate(nodes)}
         plans.sort(key=lambda p: order[p.node.name])
         return plans, errors
@@ -401,12 +421,25 @@ class Recreator:
                         continue
                 self.progress("run", f"batch {i + 1}/{len(plan_batches)}: {', '.join(p.node.name for p in b)}")
                 with ThreadPoolExecutor(max_workers=len(b)) as pool:
-                    for o in pool.map(self.apply, b):
-                        outcomes[o.node] = o
-                        if o.status in ("failed", "rolled-back", "unreachable"):
-                            failed = True
-                        if o.status == "unreachable":
-                            gone[o.host] = o.message
+                    futures = [pool.submit(self.apply, p) for p in b]
+                    try:
+                        for fut in futures:
+                            o = fut.result()
+                            outcomes[o.node] = o
+                            if o.status in ("failed", "rolled-back", "unreachable"):
+                                failed = True
+                            if o.status == "unreachable":
+                                gone[o.host] = o.message
+                    except KeyboardInterrupt:
+                        # the workers finish the step they are in and start no other (see _step); wait for them
+                        self.stop_requested.set()
+                        self.progress("run", "interrupted: finishing the steps in progress, starting no new one")
+                        for fut in futures:
+                            try:
+                                fut.result()
+                            except BaseException:  # noqa: BLE001 - each worker stops with StopAtBoundary
+                                pass
+                        raise
         except KeyboardInterrupt:
             self.interrupted = True
             self.journal.note("run", interrupted=True)
@@ -579,14 +612,17 @@ class Recreator:
                 raise NodeError(f"{node.name}: not enough room for the backup in {self.opts.backup_dir} on {node.host}: "
                                 f"{have // MiB} MiB free, {need // MiB} MiB needed (data {p.__dict__.get('_data_bytes', 0) // MiB} MiB"
                                 f" + margin); free space or use --backup-dir/--no-backup")
+        self._copy_room(p, dh)
         for cpath, vol in p.change.copy_paths.items():
             info = dh.volume_exists(vol)
             if info is not None and (info.get("Labels") or {}).get(COPY_LABEL) != f"{node.container_name}:{cpath}":
                 if not self._volume_empty(dh, info):
                     raise NodeError(f"{node.name}: volume {vol} already exists and holds data that opskit did not put "
                                     f"there; refusing to mount it at {cpath} (rename it or set another name)")
-        heights = baseline_heights(dh, node)
-        self.journal.note(f"{node.name}/preflight", heights=heights)
+        served = as_served(dh, node)   # how the old container answers: what a rollback is judged by
+        self._served[node.name] = served
+        heights = baseline_heights(dh, served)
+        self.journal.note(f"{node.name}/preflight", heights=heights, operations=served.operations)
         return heights
 
     def _data_bytes(self, p: NodePlan, dh: DockerHost) -> int:
@@ -626,10 +662,11 @@ class Recreator:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         files = []
         for cpath in p.data_paths or [m.destination for m in p.source.mounts if m.type == "volume"]:
-            dest = f"{self.opts.backup_dir.rstrip('/')}/{p.node.container_name}-{stamp}-{_slug(cpath)}.tar.gz"
-            res = dh.sh(_BACKUP, p.source.name, cpath, dest, timeout=COPY_TIMEOUT)
-            if "@@file " in res.stdout:
-                files.append(dest)
+            dest = datacopy.backup_name(self.opts.backup_dir, p.node.container_name, stamp, cpath)
+            got = datacopy.backup_path(dh, p.source.name, cpath, dest, timeout=COPY_TIMEOUT,
+                                       stall=self.engine.options.host_timeout)
+            if got is not None:
+                files.append(got[0])
         return files
 
     def _volume_empty(self, dh: DockerHost, info: dict[str, Any]) -> bool:
@@ -651,13 +688,35 @@ class Recreator:
         if not mp or (info.get("Driver") or "local") != "local":
             raise NodeError(f"{p.node.name}: volume {vol} is not a local volume with a mount point on {p.node.host}")
         ours = (info.get("Labels") or {}).get(COPY_LABEL) == label
-        res = dh.sh(_COPY, old_name, cpath, mp, "1" if ours else "0", timeout=COPY_TIMEOUT)
-        files = bytes_ = 0
-        for line in res.stdout.splitlines():
-            if line.startswith("@@copied "):
-                _, f, b = line.split()
-                files, bytes_ = int(f), int(b)
-        return {"volume": vol, "files": files, "bytes": bytes_}
+        got = datacopy.copy_into_volume(dh, old_name, cpath, mp, ours=ours, margin_pct=self.opts.backup_margin_pct,
+                                        margin_bytes=self.opts.backup_margin_bytes, timeout=COPY_TIMEOUT,
+                                        stall=self.engine.options.host_timeout)
+        result = {"volume": vol, **got.to_dict()}
+        self.journal.note(f"{p.node.name}/copy:{cpath}", verified=result)
+        return result
+
+    def _copy_room(self, p: NodePlan, dh: DockerHost) -> None:
+        """Refuse up front when the data to copy into new volumes cannot fit on the volumes' file system."""
+        data = 0
+        for cpath in p.change.copy_paths:
+            data += datacopy.source_bytes(dh, p.source.name, cpath, timeout=COPY_TIMEOUT)
+        if not data:
+            return
+        res = dh.docker("info", "--format", "{{.DockerRootDir}}", timeout=READ_TIMEOUT)
+        root = res.stdout.strip() or self.inv.docker_root_of(self.inv.hosts[p.node.host])
+        free = datacopy.free_kib(dh, f"{root.rstrip('/')}/volumes") * 1024
+        for cpath, vol in p.change.copy_paths.items():
+            info = dh.volume_exists(vol)
+            if info and (info.get("Labels") or {}).get(COPY_LABEL) == f"{p.node.container_name}:{cpath}" \
+                    and info.get("Mountpoint"):
+                du = dh.run(["du", "-s", "-k", "--", info["Mountpoint"]], timeout=COPY_TIMEOUT, check=False)
+                head = du.stdout.split()[:1]
+                free += int(head[0]) * 1024 if head and head[0].isdigit() else 0  # an earlier partial copy, redone
+        need = data + max(int(data * self.opts.backup_margin_pct / 100), self.opts.backup_margin_bytes)
+        if free < need:
+            raise NodeError(f"{p.node.name}: not enough room to copy {', '.join(p.change.copy_paths)} into new volumes "
+                            f"on {p.node.host}: {data // MiB} MiB of data + margin = {need // MiB} MiB needed, "
+                            f"{free // MiB} MiB free under {root}/volumes. Nothing was changed; free space and re-run")
 
     # -- failure paths ----------------------------------------------------------------------------------------------
     def _fail_before_create(self, p: NodePlan, out: NodeOutcome, stage: str, exc: BaseException) -> NodeOutcome:
@@ -727,7 +786,7 @@ class Recreator:
             dh.docker("start", name, timeout=STEP_TIMEOUT)
         gate = GateOptions(timeout=self.opts.gate.timeout, max_lag=10**9, settle=self.opts.gate.settle,
                            poll=self.opts.gate.poll)
-        wait_healthy(self.inv, node, dh, self.host, {}, gate)
+        wait_healthy(self.inv, self._served.get(node.name, node), dh, self.host, {}, gate)
 
 
 def _unreachable_hosts(report: Report, outcomes: Iterable[NodeOutcome]) -> None:
@@ -750,49 +809,3 @@ def _summary(p: NodePlan) -> str:
     if p.compose_changes:
         parts.append(f"update {p.compose_edit.path}")  # type: ignore[union-attr]
     return "; ".join(parts) or "nothing to change"
-
-
-#: docker cp of one data path of a (running or stopped) container, gzip'ed, written to .part then moved
-_BACKUP = r"""
-set -e
-c="$1"; p="$2"; dest="$3"
-mkdir -p "$(dirname "$dest")"
-err="$dest.err"
-if command -v gzip >/dev/null 2>&1; then
-  docker cp "$c:$p" - 2>"$err" | gzip -1 > "$dest.part"
-else
-  docker cp "$c:$p" - 2>"$err" > "$dest.part"
-fi
-if [ -s "$err" ]; then
-  if grep -q "Could not find the file" "$err"; then rm -f "$err" "$dest.part"; echo "@@missing $p"; exit 0; fi
-  cat "$err" >&2; rm -f "$err" "$dest.part"; exit 1
-fi
-rm -f "$err"
-mv -f "$dest.part" "$dest"
-echo "@@file $dest"
-"""
-
-#: the data a stopped container has at a path (its layer or its mounts), unpacked into a volume's mount point
-_COPY = r"""
-set -e
-c="$1"; p="$2"; mp="$3"; ours="$4"
-stage="$mp/.opskit-stage.$$"
-base="${p%/}"; base="${base##*/}"
-if [ "$ours" = 1 ]; then find "$mp" -mindepth 1 -delete; fi
-mkdir "$stage"
-docker cp "$c:$p" - 2>"$stage.err" | tar -x -p --numeric-owner -C "$stage" || true
-if [ -s "$stage.err" ]; then
-  if grep -q "Could not find the file" "$stage.err"; then
-    rm -rf "$stage" "$stage.err"; sync; echo "@@copied 0 0"; exit 0
-  fi
-  cat "$stage.err" >&2; rm -rf "$stage" "$stage.err"; exit 1
-fi
-rm -f "$stage.err"
-if [ ! -d "$stage/$base" ]; then echo "$p is not a directory in $c" >&2; rm -rf "$stage"; exit 1; fi
-chown --reference="$stage/$base" "$mp"
-chmod --reference="$stage/$base" "$mp"
-find "$stage/$base" -mindepth 1 -maxdepth 1 -exec mv -t "$mp" {} +
-rmdir "$stage/$base" "$stage"
-sync
-echo "@@copied $(find "$mp" -type f | wc -l) $(du -s -k "$mp" | cut -f1)"
-"""

@@ -14,10 +14,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from opskit.change import Change, Plan
 from opskit.errors import OpskitError
 
 _FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*"
-_SCHEDULE_RE = re.compile(rf"^(@(hourly|daily|weekly|monthly|reboot)|{_FIELD}( {_FIELD}){{4}})$")
+_SCHEDULE_RE = re.compile(rf"^(@(hourly|daily|weekly|monthly|reboot)|{_FIELD}( {_FIELD}){{4}})\Z")
 
 
 class CronError(OpskitError):
@@ -34,7 +35,7 @@ class CronJob:
     def __post_init__(self) -> None:
         if not _SCHEDULE_RE.match(self.schedule.strip()):
             raise CronError(f"invalid cron schedule for {self.name}: {self.schedule!r}")
-        if not re.match(r"^[a-z][a-z0-9-]*$", self.name):
+        if not re.fullmatch(r"[a-z][a-z0-9-]*", self.name):
             raise CronError(f"invalid job name {self.name!r}")
 
 
@@ -44,6 +45,15 @@ def _markers(inventory: str) -> tuple[str, str]:
 
 def render_block(jobs: list[CronJob], *, inventory: str, log_dir: str, python: str = sys.executable) -> str:
     """The crontab lines for ``jobs``: each runs through ``python -m opskit.cron.run`` (lock + JSON log)."""
+    from opskit import values
+
+    for what, value in (("inventory", inventory), ("log dir", log_dir), ("python", python),
+                        *((f"{j.name} argument", a) for j in jobs for a in j.task)):
+        try:
+            values.no_control(value, what)
+        except ValueError as exc:
+            # a newline would start another crontab line: a job nobody asked for
+            raise CronError(f"{exc} ({value!r}); refusing to write it into a crontab") from None
     begin, end = _markers(inventory)
     lines = [begin, "# managed by `inv cron.install`; change it with opskit, not by hand"]
     for job in jobs:
@@ -114,6 +124,48 @@ class Crontab:
             return False
         self.write(new)
         return True
+
+
+class CrontabBlock:
+    """The change contract (:mod:`opskit.change`) for one inventory's block: install (``block``) or remove (``None``).
+
+    The plan holds the crontab text it read; ``apply`` reads again and refuses to write over a crontab that changed
+    in between (another operator, ``crontab -e``), so a plan is never applied to a table it was not made from.
+    """
+
+    operation = "cron"
+
+    def __init__(self, crontab: Crontab, inventory: str, block: str | None) -> None:
+        self.crontab = crontab
+        self.inventory = inventory
+        self.block = block
+
+    def _current(self, text: str) -> str | None:
+        begin, end = _markers(self.inventory)
+        lines = text.splitlines()
+        if begin not in lines:
+            return None
+        start = lines.index(begin)
+        stop = next((i for i in range(start, len(lines)) if lines[i] == end), len(lines) - 1)
+        return "\n".join(lines[start:stop + 1]) + "\n"
+
+    def plan(self) -> Plan:
+        text = self.crontab.read()
+        new = _replace(text, self.inventory, self.block or "")
+        plan = Plan(self.operation, state=text)
+        if new != text:
+            before = self._current(text)
+            action = "delete" if self.block is None else ("create" if before is None else "update")
+            who = f"user {self.crontab.user}" if self.crontab.user else "the current user"
+            plan.changes.append(Change(action, f"crontab block for {self.inventory} ({who})", before=before,
+                                       after=self.block, data={"inventory": self.inventory}))
+        return plan
+
+    def apply(self, plan: Plan) -> None:
+        if self.crontab.read() != plan.state:
+            raise CronError("the crontab changed since it was read for the plan; run again to plan on what it holds")
+        # the other lines of the table are never shown in a plan (they may hold anything): recomputed here
+        self.crontab.write(_replace(plan.state, self.inventory, self.block or ""))
 
 
 def _replace(text: str, inventory: str, block: str) -> str:

@@ -26,8 +26,8 @@ TTL_MAX = 604800  # one week: more is almost certainly a typo (milliseconds?)
 DEFAULT_TTL = 300
 ADDRESS_TYPES = ("A", "AAAA", "CNAME")
 
-_LABEL_RE = re.compile(rf"^{DNS_LABEL}$")
-_LOOKS_NUMERIC = re.compile(r"^[0-9.]+$")
+_LABEL_RE = re.compile(rf"^{DNS_LABEL}\Z")
+_LOOKS_NUMERIC = re.compile(r"^[0-9.]+\Z")
 
 
 def check_label(label: str) -> str:

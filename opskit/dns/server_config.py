@@ -1,6 +1,6 @@
 """A ready-to-run BIND 9 configuration for an org's own DNS server (and for the lab's).
 
-One code path writes both: ``inv dns.server-config ORG`` and :class:`opskit.lab.bind.BindServer`.
+One code path writes both: ``inv dns.server-config ORG`` and :class:`opskit_lab.bind.BindServer`.
 The layout of a server directory::
 
     DIR/named.conf           options + one zone statement per zone (absolute paths)

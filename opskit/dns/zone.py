@@ -41,6 +41,7 @@ from opskit.dns.errors import (
     DnsVerifyError,
 )
 from opskit.dns.keys import TsigKey, load_key, resolve_key_path
+from opskit.wait import Poller
 
 ProgressFn = Callable[[str, str], None]
 
@@ -138,6 +139,19 @@ class ChangeResult:
             "old": list(self.old), "new": list(self.new), "ttl": self.ttl, "serial": self.serial,
             "verified": self.verified, "note": self.note,
         }
+
+
+@dataclass
+class RecordPlan:
+    """One planned record change: what was read (``before``), what the name will hold (``expect``) and the guarded
+    UPDATE that gets it there (``None``: nothing to change). ``result`` is the answer to report."""
+
+    rel: str
+    result: ChangeResult
+    before: dict[str, tuple[str, ...]]
+    expect: dict[str, tuple[str, ...]]
+    update: dns.update.UpdateMessage | None = None
+    what: str = ""
 
 
 class _NoAnswer(Exception):
@@ -285,6 +299,30 @@ class ZoneClient:
                 break
         return out
 
+    def name_server_names(self, rel: str) -> tuple[set[str], bool]:
+        """(the apex and the zone's NS host names inside it, whether ``rel`` is itself a delegation point)."""
+        protected = {"@"}
+        r = self._query(self.origin, "NS")
+        for rrset in r.answer:
+            if rrset.name == self.origin and rrset.rdtype == dns.rdatatype.NS:
+                protected |= {x for x in (_relative(rd.to_text(), self.zone) for rd in rrset) if x is not None}
+        delegated = False
+        if rel != "@":
+            qname = dns.name.from_text(rel, self.origin)
+            q = self._query(qname, "NS")
+            delegated = any(rr.name == qname and rr.rdtype == dns.rdatatype.NS for rr in q.answer + q.authority)
+        return protected, delegated
+
+    def _refuse_name_servers(self, rel: str, full: str, action: str) -> None:
+        """Name-server names are the zone's own plumbing: changing them moves the zone (or a delegation)."""
+        protected, delegated = self.name_server_names(rel)
+        if rel in protected or delegated:
+            what = ("the zone apex" if rel == "@" else "a delegation point (it has NS records)" if delegated and
+                    rel not in protected else f"a name server of zone {self.zone} (NS target; its address is glue)")
+            raise DnsInputError(f"{self.org}: {full} is {what}: refusing to {action} it with opskit, since that "
+                                "would change where the zone is served from. Nothing was changed; change name "
+                                "servers deliberately, by hand, with the zone's owner")
+
     def axfr(self) -> ZoneSnapshot:
         """The whole zone by AXFR over TCP, signed with the org's key (messages parsed straight into RRsets)."""
         try:
@@ -379,8 +417,10 @@ class ZoneClient:
         rc = r.rcode()
         if rc == dns.rcode.REFUSED:
             raise DnsAuthError(
-                f"{self.org}: {self.where} REFUSED the update of zone {self.zone} signed with key "
-                f"{self._key.name!r}: this key is not allowed to change this zone (nothing changed)"
+                f"{self.org}: {self.where} REFUSED the update of zone {self.zone} signed with key {self._key.name!r} "
+                f"({what}): the server's "
+                "update policy does not allow it (this key may not change this zone, or not this name or record "
+                "type). Nothing changed"
             )
         if rc == dns.rcode.NOTAUTH:
             raise DnsServerError(f"{self.org}: {self.where} is not authoritative for zone {self.zone} (NOTAUTH); nothing changed")
@@ -394,20 +434,24 @@ class ZoneClient:
             self.progress("timeout", msg + "; checking by query whether the change landed")
         if landed is None:
             raise DnsTimeoutUnverified(msg + "; the change may or may not have been applied")
-        deadline = time.monotonic() + self.verify_grace
         answered = False
-        while True:
-            left = deadline - time.monotonic()
+
+        def look() -> bool | None:
+            nonlocal answered
             try:
                 if landed():
-                    return dns.rcode.NOERROR, (f"the server did not answer the update within {self.timeout:g}s, "
-                                               "but the change is on the server (checked by query)")
+                    return True
                 answered = True
             except (DnsServerError, _NoAnswer):
                 pass
-            if left <= 0:
-                break
-            time.sleep(min(0.2, max(0.01, left)))  # polling interval of a deadline loop
+            return None
+
+        try:
+            Poller(self.verify_grace, 0.2).run(look, lambda _w: _NoAnswer())
+            return dns.rcode.NOERROR, (f"the server did not answer the update within {self.timeout:g}s, "
+                                       "but the change is on the server (checked by query)")
+        except _NoAnswer:
+            pass
         if answered:
             raise DnsServerError(
                 msg + f"; a query afterwards shows the change is NOT on the server (checked for {self.verify_grace:g}s). "
@@ -441,18 +485,24 @@ class ZoneClient:
         val = nm.parse_value(value, self.zone, rdtype) if value is not None else None
         return rel, val
 
-    def add(self, name: str, value: str, ttl: int | str | None = None, rdtype: str | None = None) -> ChangeResult:
-        """Create NAME -> value; refuse if NAME already has a different address (race-safe prerequisite)."""
+    # -- record changes: planned (real reads, no change), then sent as one guarded UPDATE ------------------------
+    # add/update/delete below are plan + send; opskit.dns.record wraps the same two halves as a change operation
+    # (opskit.change), so --check and a real run go through the same planning code.
+
+    def plan_add(self, name: str, value: str, ttl: int | str | None = None,
+                 rdtype: str | None = None) -> RecordPlan:
+        """Read NAME and decide: add, nothing to do, or refuse (NAME has another address: no race, no overwrite)."""
         rel, val = self._parse(name, value, rdtype)
         assert val is not None
         t = nm.check_ttl(ttl)
         full = nm.fqdn(rel, self.zone)
         current = self.lookup(rel)
+        self._refuse_name_servers(rel, full, "add records to")
         res = ChangeResult("added", self.org, self.zone, full, val.rdtype, new=(val.text,), ttl=t)
+        have = {k: v.values for k, v in current.items()}
         if val.rdtype in current and current[val.rdtype].values == (val.text,):
             res.action, res.ttl = "unchanged", current[val.rdtype].ttl
-            res.serial, _ = self.soa()
-            return res
+            return RecordPlan(rel, res, have, have)
         self._refuse_existing(full, val, current)
         upd = self.new_update()
         if val.rdtype == "CNAME":
@@ -461,26 +511,141 @@ class ZoneClient:
             upd.absent(rel, val.rdtype)
             upd.absent(rel, "CNAME")
         upd.add(rel, t, val.rdtype, val.text)
-        expect = {t_: r.values for t_, r in current.items()}
+        expect = dict(have)
         expect[val.rdtype] = (val.text,)
-        rc, note = self.send_update(upd, f"the update adding {full}", self._landed(rel, expect))
-        if rc in (dns.rcode.YXRRSET, dns.rcode.YXDOMAIN):
-            now = self.lookup(rel)
-            if val.rdtype in now and now[val.rdtype].values == (val.text,):
-                res.action, res.ttl = "unchanged", now[val.rdtype].ttl
-                res.note = "another change added the same record at the same time"
+        return RecordPlan(rel, res, have, expect, upd, f"the update adding {full}")
+
+    def plan_update(self, name: str, value: str, ttl: int | str | None = None, expect_old: str | None = None,
+                    rdtype: str | None = None) -> RecordPlan:
+        """Read NAME and decide the compare-and-set on its old value (read now, or ``expect_old``).
+
+        A name that already holds ``value`` (same TTL) is "unchanged" whatever ``expect_old`` says: a second run
+        of the same update is a no-op, not a conflict.
+        """
+        rel, val = self._parse(name, value, rdtype)
+        assert val is not None
+        t = nm.check_ttl(ttl) if ttl is not None else None
+        full = nm.fqdn(rel, self.zone)
+        current = self.lookup(rel)
+        self._refuse_name_servers(rel, full, "update")
+        have = {k: v.values for k, v in current.items()}
+        if val.rdtype == "CNAME" or "CNAME" in current:
+            old_types = list(current)
+        else:
+            old_types = [val.rdtype] if val.rdtype in current else []
+        if not old_types:
+            raise DnsConflict(f"{self.org}: {full} has no {val.rdtype} record to update (use dns.add); nothing changed")
+        old_vals = tuple(v for ty in old_types for v in current[ty].values)
+        new_ttl = t if t is not None else current[old_types[0]].ttl
+        res = ChangeResult("updated", self.org, self.zone, full, val.rdtype, old=old_vals, new=(val.text,), ttl=new_ttl)
+        if old_types == [val.rdtype] and current[val.rdtype].values == (val.text,) and current[val.rdtype].ttl == new_ttl:
+            res.action = "unchanged"
+            return RecordPlan(rel, res, have, have)
+        if expect_old is not None:
+            want = nm.parse_value(expect_old, self.zone)
+            got = current.get(want.rdtype)
+            if got is None or got.values != (want.text,):
+                raise DnsConflict(f"{self.org}: {full} is {_fmt(have)}, not {want.rdtype} {want.text} as expected; "
+                                  "nothing changed")
+        upd = self.new_update()
+        for ty in old_types:
+            rds = [dns.rdata.from_text(dns.rdataclass.IN, ty, v, self.origin) for v in current[ty].values]
+            upd.present(rel, *rds)
+        for ty in old_types:
+            upd.delete(rel, ty)
+        upd.add(rel, new_ttl, val.rdtype, val.text)
+        expect = {k: v for k, v in have.items() if k not in old_types}
+        expect[val.rdtype] = (val.text,)
+        return RecordPlan(rel, res, have, expect, upd, f"the update of {full}")
+
+    def plan_delete(self, name: str, value: str | None = None) -> RecordPlan:
+        """Read NAME and decide the guarded delete of its A/AAAA/CNAME records (or only ``value``).
+
+        A value NAME does not hold is "absent" (nothing to delete), so a second run of a delete is a no-op.
+        """
+        rel, val = self._parse(name, value)
+        full = nm.fqdn(rel, self.zone)
+        current = self.lookup(rel)
+        self._refuse_name_servers(rel, full, "delete")
+        have = {k: v.values for k, v in current.items()}
+        if val is not None:
+            got = current.get(val.rdtype)
+            if got is None or val.text not in got.values:
+                res = ChangeResult("absent", self.org, self.zone, full, val.rdtype, old=(val.text,))
+                if current:
+                    res.note = f"{full} has {_fmt(have)}"
+                return RecordPlan(rel, res, have, have)
+            types = [val.rdtype]
+            removed: tuple[str, ...] = (val.text,)
+        else:
+            if not current:
+                return RecordPlan(rel, ChangeResult("absent", self.org, self.zone, full, "A"), have, have)
+            types = list(current)
+            removed = tuple(v for ty in types for v in current[ty].values)
+        res = ChangeResult("deleted", self.org, self.zone, full, "/".join(types), old=removed)
+        upd = self.new_update()
+        for ty in types:
+            rds = [dns.rdata.from_text(dns.rdataclass.IN, ty, v, self.origin) for v in current[ty].values]
+            upd.present(rel, *rds)
+        expect = dict(have)
+        if val is not None:
+            upd.delete(rel, dns.rdata.from_text(dns.rdataclass.IN, val.rdtype, val.text, self.origin))
+            left = tuple(v for v in current[val.rdtype].values if v != val.text)
+            if left:
+                expect[val.rdtype] = left
+            else:
+                expect.pop(val.rdtype)
+        else:
+            for ty in types:
+                upd.delete(rel, ty)
+                expect.pop(ty)
+        return RecordPlan(rel, res, have, expect, upd, f"the delete of {full}")
+
+    def apply_record(self, plan: RecordPlan) -> ChangeResult:
+        """Send ``plan``'s UPDATE (its prerequisites are what the plan read) and verify it by query.
+
+        A plan with nothing to send only reads the SOA serial. Someone else's change between plan and send fails
+        the prerequisites: reported as a conflict naming what the name holds now, never overwritten.
+        """
+        res = plan.result
+        if plan.update is None:
+            res.serial, _ = self.soa()
+            return res
+        rc, note = self.send_update(plan.update, plan.what, self._landed(plan.rel, plan.expect))
+        if rc in (dns.rcode.YXRRSET, dns.rcode.YXDOMAIN, dns.rcode.NXRRSET, dns.rcode.NXDOMAIN):
+            now = {k: v.values for k, v in self.lookup(plan.rel).items()}
+            if now == plan.expect:
+                res.action = "unchanged"
+                res.note = "another change made the same change at the same time"
                 res.serial, _ = self.soa()
                 return res
+            if res.action == "added":
+                raise DnsConflict(f"{self.org}: {res.name} was created by another change at the same moment and now "
+                                  f"has {_fmt(now)}: this add did not change anything")
             raise DnsConflict(
-                f"{self.org}: {full} was created by another change at the same moment and now has "
-                f"{_fmt({k: v.values for k, v in now.items()})}: this add did not change anything"
+                f"{self.org}: {res.name} was changed by someone else since opskit read it (it was "
+                f"{_fmt(plan.before)}, now {_fmt(now)}): {plan.what} did not change anything"
             )
         if rc != dns.rcode.NOERROR:
-            raise DnsServerError(f"{self.org}: {self.where} answered {dns.rcode.to_text(rc)} to the add of {full}; nothing changed")
+            raise DnsServerError(f"{self.org}: {self.where} answered {dns.rcode.to_text(rc)} to {plan.what}; "
+                                 "nothing changed")
         res.note = note
-        res.serial = self._verify(rel, expect)
+        res.serial = self._verify(plan.rel, plan.expect)
         res.verified = True
         return res
+
+    def add(self, name: str, value: str, ttl: int | str | None = None, rdtype: str | None = None) -> ChangeResult:
+        """Create NAME -> value; refuse if NAME already has a different address (race-safe prerequisite)."""
+        return self.apply_record(self.plan_add(name, value, ttl, rdtype))
+
+    def update(self, name: str, value: str, ttl: int | str | None = None, expect_old: str | None = None,
+               rdtype: str | None = None) -> ChangeResult:
+        """Change NAME to ``value``: compare-and-set on the old value (read now, or ``expect_old``)."""
+        return self.apply_record(self.plan_update(name, value, ttl, expect_old, rdtype))
+
+    def delete(self, name: str, value: str | None = None) -> ChangeResult:
+        """Delete NAME's A/AAAA/CNAME records (or only ``value``), guarded by what was read."""
+        return self.apply_record(self.plan_delete(name, value))
 
     def _refuse_existing(self, full: str, val: nm.Value, current: dict[str, Rrset]) -> None:
         if val.rdtype in current:
@@ -494,110 +659,6 @@ class ZoneClient:
         if val.rdtype == "CNAME" and current:
             raise DnsConflict(f"{self.org}: {full} already has {_fmt({k: v.values for k, v in current.items()})}: "
                               "a CNAME cannot sit beside other records; nothing changed")
-
-    def update(self, name: str, value: str, ttl: int | str | None = None, expect_old: str | None = None,
-               rdtype: str | None = None) -> ChangeResult:
-        """Change NAME to ``value``: compare-and-set on the old value (read now, or ``expect_old``)."""
-        rel, val = self._parse(name, value, rdtype)
-        assert val is not None
-        t = nm.check_ttl(ttl) if ttl is not None else None
-        full = nm.fqdn(rel, self.zone)
-        current = self.lookup(rel)
-        if val.rdtype == "CNAME" or "CNAME" in current:
-            old_types = list(current)
-        else:
-            old_types = [val.rdtype] if val.rdtype in current else []
-        if not old_types:
-            raise DnsConflict(f"{self.org}: {full} has no {val.rdtype} record to update (use dns.add); nothing changed")
-        if expect_old is not None:
-            want = nm.parse_value(expect_old, self.zone)
-            have = current.get(want.rdtype)
-            if have is None or have.values != (want.text,):
-                raise DnsConflict(f"{self.org}: {full} is {_fmt({k: v.values for k, v in current.items()})}, "
-                                  f"not {want.rdtype} {want.text} as expected; nothing changed")
-        old_vals = tuple(v for ty in old_types for v in current[ty].values)
-        new_ttl = t if t is not None else current[old_types[0]].ttl
-        res = ChangeResult("updated", self.org, self.zone, full, val.rdtype, old=old_vals, new=(val.text,), ttl=new_ttl)
-        if old_types == [val.rdtype] and current[val.rdtype].values == (val.text,) and current[val.rdtype].ttl == new_ttl:
-            res.action = "unchanged"
-            res.serial, _ = self.soa()
-            return res
-        upd = self.new_update()
-        for ty in old_types:
-            rds = [dns.rdata.from_text(dns.rdataclass.IN, ty, v, self.origin) for v in current[ty].values]
-            upd.present(rel, *rds)
-        for ty in old_types:
-            upd.delete(rel, ty)
-        upd.add(rel, new_ttl, val.rdtype, val.text)
-        expect = {k: v.values for k, v in current.items() if k not in old_types}
-        expect[val.rdtype] = (val.text,)
-        rc, note = self.send_update(upd, f"the update of {full}", self._landed(rel, expect))
-        if rc in (dns.rcode.NXRRSET, dns.rcode.NXDOMAIN, dns.rcode.YXRRSET):
-            now = self.lookup(rel)
-            raise DnsConflict(
-                f"{self.org}: {full} was changed by someone else since opskit read it (it was "
-                f"{_fmt({k: v.values for k, v in current.items()})}, now {_fmt({k: v.values for k, v in now.items()})}): "
-                "this update did not change anything"
-            )
-        if rc != dns.rcode.NOERROR:
-            raise DnsServerError(f"{self.org}: {self.where} answered {dns.rcode.to_text(rc)} to the update of {full}; nothing changed")
-        res.note = note
-        res.serial = self._verify(rel, expect)
-        res.verified = True
-        return res
-
-    def delete(self, name: str, value: str | None = None) -> ChangeResult:
-        """Delete NAME's A/AAAA/CNAME records (or only ``value``), guarded by what was read."""
-        rel, val = self._parse(name, value)
-        full = nm.fqdn(rel, self.zone)
-        current = self.lookup(rel)
-        if val is not None:
-            have = current.get(val.rdtype)
-            if have is None or val.text not in have.values:
-                if not current:
-                    return ChangeResult("absent", self.org, self.zone, full, val.rdtype, serial=self.soa()[0])
-                raise DnsConflict(f"{self.org}: {full} has {_fmt({k: v.values for k, v in current.items()})}, "
-                                  f"not {val.rdtype} {val.text}: nothing deleted")
-            types = [val.rdtype]
-            removed = (val.text,)
-        else:
-            if not current:
-                return ChangeResult("absent", self.org, self.zone, full, "A", serial=self.soa()[0])
-            types = list(current)
-            removed = tuple(v for ty in types for v in current[ty].values)
-        res = ChangeResult("deleted", self.org, self.zone, full, "/".join(types), old=removed)
-        upd = self.new_update()
-        for ty in types:
-            rds = [dns.rdata.from_text(dns.rdataclass.IN, ty, v, self.origin) for v in current[ty].values]
-            upd.present(rel, *rds)
-        if val is not None:
-            upd.delete(rel, dns.rdata.from_text(dns.rdataclass.IN, val.rdtype, val.text, self.origin))
-        else:
-            for ty in types:
-                upd.delete(rel, ty)
-        expect = {k: v.values for k, v in current.items()}
-        if val is not None:
-            left = tuple(v for v in current[val.rdtype].values if v != val.text)
-            if left:
-                expect[val.rdtype] = left
-            else:
-                expect.pop(val.rdtype)
-        else:
-            for ty in types:
-                expect.pop(ty)
-        rc, note = self.send_update(upd, f"the delete of {full}", self._landed(rel, expect))
-        if rc in (dns.rcode.NXRRSET, dns.rcode.NXDOMAIN):
-            now = self.lookup(rel)
-            raise DnsConflict(
-                f"{self.org}: {full} was changed by someone else since opskit read it (now "
-                f"{_fmt({k: v.values for k, v in now.items()})}): nothing deleted"
-            )
-        if rc != dns.rcode.NOERROR:
-            raise DnsServerError(f"{self.org}: {self.where} answered {dns.rcode.to_text(rc)} to the delete of {full}; nothing changed")
-        res.note = note
-        res.serial = self._verify(rel, expect)
-        res.verified = True
-        return res
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:

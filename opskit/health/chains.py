@@ -90,10 +90,16 @@ class RaftView:
     cluster_size: int | None
     active_nodes: int | None
     host: str | None = None
+    selected: bool = True   #: False for an orderer read only for the channel's Raft view (outside the selection)
 
 
 def raft_findings(views: list[RaftView]) -> list[Finding]:
-    """Exactly one leader per channel; active nodes below cluster size; quorum."""
+    """Exactly one leader per channel; active nodes below cluster size; quorum.
+
+    ``views`` should hold every orderer of each channel (selected or not): leadership is the channel's. The
+    cluster's size and active nodes are the leader's view: a follower that has just restarted reports 0 active
+    consenters for a few seconds while the cluster is whole. Without a single leader the best view counts.
+    """
     by_channel: dict[str, list[RaftView]] = defaultdict(list)
     for v in views:
         by_channel[v.channel].append(v)
@@ -110,19 +116,35 @@ def raft_findings(views: list[RaftView]) -> list[Finding]:
             out.append(Finding("raft.leader", Severity.CRITICAL,
                                f"{channel}: {len(leaders)} orderers claim leadership: {', '.join(leaders)}",
                                data={"channel": channel, "leaders": leaders}))
-        for v in vs:
-            if v.cluster_size is None or v.active_nodes is None:
-                continue
-            quorum = v.cluster_size // 2 + 1
-            if v.active_nodes < quorum:
-                sev = Severity.CRITICAL
-            elif v.active_nodes < v.cluster_size:
-                sev = Severity.WARNING
-            else:
-                continue
-            out.append(Finding("raft.cluster", sev,
-                               f"{channel}: {v.active_nodes} of {v.cluster_size} consenters active (quorum {quorum})",
+        known = [v for v in vs if v.cluster_size is not None and v.active_nodes is not None]
+        if not known:
+            continue
+        leader_views = [v for v in known if v.is_leader]
+        v = leader_views[0] if len(leader_views) == 1 else max(known, key=lambda x: x.active_nodes or 0)
+        assert v.cluster_size is not None and v.active_nodes is not None
+        quorum = v.cluster_size // 2 + 1
+        if v.is_leader and v.active_nodes == 0:
+            # Fabric's tracker (orderer/consensus/etcdraft/tracker.go) sets the gauge to 0 while there is no leader
+            # and a new leader only updates it once its set of active peers has been stable for a few checks. A
+            # leader always counts itself, so 0 from a leader means "not counted yet", not "quorum lost".
+            out.append(Finding("raft.cluster", Severity.WARNING,
+                               f"{channel}: leader {v.node} has not counted the active consenters yet "
+                               f"(Fabric reads 0 for a few seconds after an election); run again to confirm",
                                host=v.host, node=v.node,
-                               data={"channel": channel, "active_nodes": v.active_nodes, "cluster_size": v.cluster_size}))
-            break  # one view of the cluster per channel is enough
+                               data={"channel": channel, "active_nodes": None, "cluster_size": v.cluster_size,
+                                     "view_of": v.node}))
+            continue
+        if v.active_nodes < quorum:
+            sev = Severity.CRITICAL
+        elif v.active_nodes < v.cluster_size:
+            sev = Severity.WARNING
+        else:
+            continue
+        whose = "the leader's view" if len(leader_views) == 1 else "the best view, no single leader"
+        out.append(Finding("raft.cluster", sev,
+                           f"{channel}: {v.active_nodes} of {v.cluster_size} consenters active (quorum {quorum}; "
+                           f"{whose}: {v.node})",
+                           host=v.host, node=v.node,
+                           data={"channel": channel, "active_nodes": v.active_nodes, "cluster_size": v.cluster_size,
+                                 "view_of": v.node}))
     return out

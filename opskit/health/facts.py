@@ -8,9 +8,27 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from opskit.remote.command import script
 from opskit.remote.session import BaseSession
+
+#: every operations endpoint as 5 arguments: node, base URL, CA file, client cert, client key ("" = none)
+_ENDPOINTS_PART = r"""
+while [ $# -ge 5 ]; do
+  node="$1"; url="$2"; ca="$3"; cert="$4"; key="$5"; shift 5
+  for path in metrics healthz; do
+    echo "@@ep $node $path"
+    if command -v curl >/dev/null 2>&1; then
+      curl -sS -m 5 ${ca:+--cacert "$ca"} ${cert:+--cert "$cert"} ${key:+--key "$key"} \
+        -w '\n@@http %{http_code}\n' "$url/$path" 2>&1 || echo "@@http 000"
+    else
+      if body=$(wget -q -T 5 -O - "$url/$path" 2>&1); then printf '%s\n@@http 200\n' "$body"; else printf '%s\n@@http 000\n' "$body"; fi
+    fi
+  done
+done
+echo "@@end"
+"""
 
 _SCRIPT = r"""
 T=""; command -v timeout >/dev/null 2>&1 && T="timeout 15"
@@ -45,19 +63,9 @@ if command -v docker >/dev/null 2>&1; then
 else
   echo "@@nodocker"
 fi
-for spec in "$@"; do
-  node="${spec%%|*}"; url="${spec#*|}"
-  for path in metrics healthz; do
-    echo "@@ep $node $path"
-    if command -v curl >/dev/null 2>&1; then
-      curl -sS -m 5 -w '\n@@http %{http_code}\n' "$url/$path" 2>&1 || echo "@@http 000"
-    else
-      if body=$(wget -q -T 5 -O - "$url/$path" 2>&1); then printf '%s\n@@http 200\n' "$body"; else printf '%s\n@@http 000\n' "$body"; fi
-    fi
-  done
-done
-echo "@@end"
-"""
+""" + _ENDPOINTS_PART
+#: endpoints only (the Raft view of orderers outside the selection): "--" then the endpoint quintuples
+_ENDPOINTS_SCRIPT = '[ "$1" = "--" ] && shift\n' + _ENDPOINTS_PART
 
 
 @dataclass
@@ -72,15 +80,24 @@ class DiskUsage:
 
     @property
     def used_pct(self) -> float:
-        """Use as df reports it: used / (used + available), rounded up like df."""
-        denom = self.used_bytes + self.avail_bytes
-        return 100.0 * self.used_bytes / denom if denom else 0.0
+        """Use% exactly as df shows it: used * 100 / (used + available), rounded *up* to a whole percent.
+
+        The one rounding rule of opskit: the number shown is the number compared with the thresholds, and it is
+        the number ``df`` prints (89.6 % is shown, and judged, as 90 %)."""
+        return float(df_percent(self.used_bytes, self.used_bytes + self.avail_bytes))
 
     @property
     def inodes_pct(self) -> float | None:
         if not self.inodes_total or self.inodes_used is None:
             return None
-        return 100.0 * self.inodes_used / self.inodes_total
+        return float(df_percent(self.inodes_used, self.inodes_total))
+
+
+def df_percent(used: int, total: int) -> int:
+    """``df``'s Use%: ceil(used * 100 / total) in integer arithmetic (0 for an empty total)."""
+    if total <= 0:
+        return 0
+    return -(-int(used) * 100 // int(total))
 
 
 @dataclass
@@ -227,8 +244,38 @@ def parse_facts(output: str) -> HostFacts:
     return facts
 
 
-def collect(session: BaseSession, paths: list[str], endpoints: dict[str, str] | None = None) -> HostFacts:
-    """Run the collection script on ``session``: ``paths`` for df, ``endpoints`` node -> operations base URL."""
-    specs = [f"{node}|{url.rstrip('/')}" for node, url in (endpoints or {}).items()]
-    res = session.run(script(_SCRIPT, *paths, "--", *specs), check=False)
+@dataclass(frozen=True)
+class EndpointSpec:
+    """Where a node's operations endpoint is and the files (on its host) that an HTTPS endpoint needs."""
+
+    url: str
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def args(self, node: str) -> list[str]:
+        return [node, self.url.rstrip("/"), self.ca_file or "", self.cert_file or "", self.key_file or ""]
+
+
+def endpoint_of(node: Any) -> EndpointSpec:
+    """A node's operations endpoint with the TLS files the inventory gives for it (an inventory ``Node``)."""
+    return EndpointSpec(node.operations, node.operations_ca_file, node.operations_cert_file, node.operations_key_file)
+
+
+def _endpoint_args(endpoints: dict[str, EndpointSpec | str] | None) -> list[str]:
+    out: list[str] = []
+    for node, spec in (endpoints or {}).items():
+        out += (spec if isinstance(spec, EndpointSpec) else EndpointSpec(spec)).args(node)
+    return out
+
+
+def collect(session: BaseSession, paths: list[str], endpoints: dict[str, EndpointSpec | str] | None = None) -> HostFacts:
+    """Run the collection script on ``session``: ``paths`` for df, ``endpoints`` node -> operations endpoint."""
+    res = session.run(script(_SCRIPT, *paths, "--", *_endpoint_args(endpoints)), check=False)
+    return parse_facts(res.stdout)
+
+
+def collect_endpoints(session: BaseSession, endpoints: dict[str, EndpointSpec | str]) -> HostFacts:
+    """Only the operations endpoints (no df, no Docker): e.g. the Raft view of orderers outside the selection."""
+    res = session.run(script(_ENDPOINTS_SCRIPT, "--", *_endpoint_args(endpoints)), check=False)
     return parse_facts(res.stdout)

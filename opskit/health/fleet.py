@@ -15,17 +15,22 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from opskit.health.basic import disk_findings, docker_findings, host_paths
 from opskit.health.chains import Height, RaftView, lag_findings, raft_findings, stall_findings
-from opskit.health.fabric_metrics import NodeOutputError, parse_healthz, parse_metrics
-from opskit.health.facts import HostFacts, collect
+from opskit.health.fabric_metrics import NodeMetrics, NodeOutputError, parse_healthz, parse_metrics
+from opskit.health.facts import EndpointSpec, HostFacts, collect, collect_endpoints, endpoint_of
 from opskit.health.logs import log_findings
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.inventory.select import Selection
+from opskit.health.participation import parse_channel_list  # noqa: F401  (kept importable from here)
 from opskit.output.report import Finding, Report, Severity
 from opskit.remote.engine import Engine, EngineOptions, HostResult
 from opskit.runlock import state_dir
+
+if TYPE_CHECKING:
+    from opskit.health.certs import CertInfo
 
 LEDGER_KINDS = (NodeKind.ORDERER, NodeKind.PEER)
 
@@ -40,6 +45,8 @@ class HealthOptions:
     getinfo: bool = False  # also ask `peer channel getinfo` in the tools (cli) container for each peer
     record_samples: bool = True  # feed fleet.forecast's own sample store with each run's df figures
     state_file: Path | None = None  # where restart counts are remembered between runs
+    participation: bool = True  # ask each orderer's admin endpoint (osnadmin) which channels it really holds
+    certs: bool = True  # read every selected node's certificates on its host and report their expiry
 
 
 @dataclass
@@ -47,16 +54,60 @@ class _NodeView:
     node: Node
     heights: list[Height] = field(default_factory=list)
     down: bool = False
+    not_joined: set[str] = field(default_factory=set)   #: channels its participation API does not list
 
 
-def _endpoints(nodes: list[Node]) -> dict[str, str]:
-    return {n.name: n.operations for n in nodes if n.operations}
+def _endpoints(nodes: list[Node]) -> dict[str, EndpointSpec | str]:
+    return {n.name: endpoint_of(n) for n in nodes if n.operations}
+
+
+def raft_context(inv: Inventory, sel: Selection) -> list[Node]:
+    """Orderers outside the selection that share a channel with a selected orderer.
+
+    Leadership and the cluster's size are properties of the channel, not of one node: ``-s vm4`` must not
+    conclude "no leader" because the leader runs on vm1. Their /metrics are read for the Raft checks only.
+    """
+    selected = {n.name for n in sel.nodes}
+    channels = {ch for n in sel.nodes if n.kind is NodeKind.ORDERER for ch in inv.channels_of(n)}
+    return [n for n in inv.nodes.values()
+            if n.kind is NodeKind.ORDERER and n.name not in selected and n.operations
+            and channels & set(inv.channels_of(n))]
+
+
+def _raft_views(n: Node, m: NodeMetrics, selected: bool = True) -> list[RaftView]:
+    return [RaftView(n.name, ch, m.is_leader.get(ch, False), m.cluster_size.get(ch), m.active_nodes.get(ch), n.host,
+                     selected=selected)
+            for ch in m.cluster_size.keys() | m.is_leader.keys()]
+
+
+def _context_raft(inv: Inventory, engine: Engine, others: list[Node]) -> list[RaftView]:
+    """Raft views of orderers outside the selection (one endpoints-only command per host)."""
+    by_host: dict[str, list[Node]] = {}
+    for n in others:
+        by_host.setdefault(n.host, []).append(n)
+    hosts = [inv.hosts[h] for h in by_host]
+    results = engine.run(hosts, lambda session: collect_endpoints(session, _endpoints(by_host[session.name])))
+    views: list[RaftView] = []
+    for res in results:
+        if not res.ok or res.value is None:
+            continue
+        for n in by_host[res.host]:
+            ep = res.value.endpoints.get((n.name, "metrics"))
+            if ep is None or ep.http_code != 200:
+                continue
+            try:
+                views += _raft_views(n, parse_metrics(ep.body), selected=False)
+            except NodeOutputError:
+                continue
+    return views
 
 
 def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions | None = None,
                  options: HealthOptions | None = None) -> Report:
     opts = options or HealthOptions()
-    report = Report(task="fleet.health", inventory=inv.source)
+    # a 20-host fleet has hundreds of OK rows: the table shows problems first and one OK line per host
+    # (fleet.health --all shows every row); JSON keeps every finding
+    report = Report(task="fleet.health", inventory=inv.source, group_by_host=True, collapse_ok=True)
     nodes_by_host: dict[str, list[Node]] = {}
     for n in sel.nodes:
         nodes_by_host.setdefault(n.host, []).append(n)
@@ -104,6 +155,17 @@ def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions |
             report.extend(_ledger_fallback(inv, engine, views))
         if opts.getinfo:
             report.extend(_getinfo(inv, engine, views))
+        others = raft_context(inv, sel) if raft else []
+        context_held: dict[str, set[str]] = {}
+        if opts.participation:
+            report.extend(_participation(inv, engine, views, others, context_held))
+        if opts.certs:
+            report.extend(_certificates(inv, engine, sel, set(host_facts)))
+        if others:
+            raft += _context_raft(inv, engine, others)
+        # a removed channel keeps its Raft gauges too (a removed leader still says is_leader 1)
+        raft = [r for r in raft if r.channel not in (views[r.node].not_joined if r.node in views else set())
+                and (r.node not in context_held or r.channel in context_held[r.node])]
 
     heights = [h for v in views.values() for h in v.heights]
     down = {name for name, v in views.items() if v.down}
@@ -118,7 +180,7 @@ def fleet_health(inv: Inventory, sel: Selection, engine_options: EngineOptions |
 
 
 def _record_samples(host: str, facts: HostFacts) -> None:
-    from opskit.ledger.forecast import SampleStore
+    from opskit.health.forecast import SampleStore
 
     try:
         SampleStore().append_disks(host, facts.disks)
@@ -153,7 +215,7 @@ def _endpoint_findings(n: Node, facts: HostFacts, view: _NodeView, raft: list[Ra
     ep = facts.endpoints.get((n.name, "metrics"))
     if ep is None or ep.http_code == 0:
         view.down = True
-        reason = (ep.body.strip().splitlines() or ["no answer"])[-1][:200] if ep else "not fetched"
+        reason = _fetch_error(ep.body) if ep else "not fetched"
         out.append(Finding("operations", Severity.CRITICAL, f"operations endpoint {n.operations} unreachable: {reason}",
                            host=n.host, node=n.name, data={"url": n.operations}))
         return out
@@ -167,14 +229,17 @@ def _endpoint_findings(n: Node, facts: HostFacts, view: _NodeView, raft: list[Ra
     if m is not None:
         view.heights += [Height(n.name, ch, h, "operations", n.host) for ch, h in m.heights.items()]
         if n.kind is NodeKind.ORDERER:
-            for ch in m.cluster_size.keys() | m.is_leader.keys():
-                raft.append(RaftView(n.name, ch, m.is_leader.get(ch, False), m.cluster_size.get(ch),
-                                     m.active_nodes.get(ch), n.host))
+            raft += _raft_views(n, m)
         if n.kind in LEDGER_KINDS and not m.heights:
             out.append(Finding("metrics", Severity.WARNING, "no ledger_blockchain_height in /metrics (metrics provider disabled?)",
                                host=n.host, node=n.name))
     hz = facts.endpoints.get((n.name, "healthz"))
-    if hz is not None and hz.http_code:
+    if hz is None or not hz.http_code:
+        # a /healthz that never answers is a finding, not silence (the node may serve /metrics but be wedged)
+        reason = ((hz.body.strip().splitlines() or ["no answer"])[-1][:200] if hz is not None else "not fetched")
+        out.append(Finding("healthz", Severity.CRITICAL, f"/healthz did not answer: {reason}", host=n.host,
+                           node=n.name, data={"url": f"{n.operations}/healthz"}))
+    else:
         try:
             h = parse_healthz(hz.http_code, hz.body)
             if h.ok:
@@ -186,6 +251,31 @@ def _endpoint_findings(n: Node, facts: HostFacts, view: _NodeView, raft: list[Ra
         except NodeOutputError as exc:
             out.append(Finding("healthz", Severity.UNKNOWN, str(exc), host=n.host, node=n.name))
     return out
+
+
+def _fetch_error(body: str) -> str:
+    """The line of a failed fetch that says why: curl's own ``curl: (NN) ...`` line, not its last hint line."""
+    lines = [line.strip() for line in body.strip().splitlines() if line.strip()]
+    why = next((line for line in lines if line.startswith(("curl:", "wget:"))), lines[-1] if lines else "no answer")
+    return why[:200]
+
+
+#: a container that has restarts and started less than this ago is reported on the first run already
+RECENT_START_S = 600.0
+
+
+def _seconds_since(started_at: str) -> float | None:
+    """Seconds since Docker's ``State.StartedAt`` (RFC 3339 with nanoseconds), None when unknown."""
+    import re
+    from datetime import datetime, timezone
+
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$", started_at or "")
+    if not m or started_at.startswith("0001-"):
+        return None
+    frac = float("0" + (m.group(2) or ".0"))
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    t = datetime.fromisoformat(m.group(1) + tz).timestamp() + frac
+    return max(0.0, datetime.now(timezone.utc).timestamp() - t)
 
 
 def _containers(inv: Inventory, host: str, facts: HostFacts, base: list[Finding], opts: HealthOptions) -> list[Finding]:
@@ -217,11 +307,21 @@ def _containers(inv: Inventory, host: str, facts: HostFacts, base: list[Finding]
                 f.message += f"; restarted {c.restart_count - before} time(s) since the last check"
                 if f.severity is Severity.OK:
                     f.severity = Severity.WARNING
+            elif before is None and c.restart_count > 0:
+                # first look (no earlier count): restarts and a recent start mean it is restarting now
+                since = _seconds_since(c.started_at)
+                if since is not None and since < RECENT_START_S:
+                    f.message += (f"; restarted {c.restart_count} time(s), the last {since:.0f}s ago "
+                                  "(restarting repeatedly?)")
+                    if f.severity is Severity.OK:
+                        f.severity = Severity.WARNING
         out.append(f)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current, sort_keys=True))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(current, sort_keys=True))
         os.replace(tmp, path)
     except OSError:
         pass
@@ -282,11 +382,47 @@ def _ledger_fallback(inv: Inventory, engine: Engine, views: dict[str, _NodeView]
 PEER_PORT = 7051
 
 
+def getinfo_env(inv: Inventory, node: Node) -> dict[str, str]:
+    """The peer CLI's environment for asking ``node`` as its own org's admin (see :func:`_getinfo`)."""
+    if node.hostname and node.listen_port:
+        address = f"{node.hostname}:{node.listen_port}"
+    else:
+        port = next((p for p in node.ports if p == PEER_PORT), node.ports[0] if node.ports else PEER_PORT)
+        address = f"{inv.hosts[node.host].address}:{port}"
+    env = {"CORE_PEER_ADDRESS": address}
+    org = inv.orgs.get(node.org) if node.org else None
+    if org is not None:
+        env["CORE_PEER_LOCALMSPID"] = org.msp_id
+        if org.admin_msp_path:
+            env["CORE_PEER_MSPCONFIGPATH"] = org.admin_msp_path
+        if org.admin_tls_cert and org.admin_tls_key:
+            env.update({"CORE_PEER_TLS_CLIENTAUTHREQUIRED": "true", "CORE_PEER_TLS_CLIENTCERT_FILE": org.admin_tls_cert,
+                        "CORE_PEER_TLS_CLIENTKEY_FILE": org.admin_tls_key})
+    if node.tls_ca_file:
+        env.update({"CORE_PEER_TLS_ENABLED": "true", "CORE_PEER_TLS_ROOTCERT_FILE": node.tls_ca_file})
+    return env
+
+
+def cli_error(output: str) -> str:
+    """The line where a Fabric CLI says what went wrong (``Error: ...``), without colour codes; "" if none."""
+    import re
+
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", output)
+    lines = [line.strip() for line in plain.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Error:"):
+            return line[:300]
+    errs = [line for line in lines if " ERRO " in line or "error" in line.lower()]
+    return (errs[-1] if errs else "")[:300]
+
+
 def _getinfo(inv: Inventory, engine: Engine, views: dict[str, _NodeView]) -> list[Finding]:
     """Heights from `peer channel getinfo` run in the fleet's tools container, one call per peer and channel.
 
-    The peer is addressed as ``CORE_PEER_ADDRESS=<its host's address>:7051`` (or its first port) with its
-    org's MSP id; TLS settings of a real fleet's cli container are taken from the container's own environment.
+    The peer is asked as its own org's admin (the org's ``admin_msp_path``: a peer refuses a creator whose
+    MSP id and certificate belong to different orgs), at ``<hostname>:<listen_port>`` when the inventory names
+    them (else its host's address and 7051), with ``tls_ca_file`` as TLS root and the org admin's TLS client
+    pair where the inventory gives one. What the peer CLI said is reported when no height comes back.
     A peer whose operations endpoint already gave a height keeps it; the getinfo figure is added as a second
     source only where the endpoint gave none.
     """
@@ -300,19 +436,20 @@ def _getinfo(inv: Inventory, engine: Engine, views: dict[str, _NodeView]) -> lis
     def work(session):  # type: ignore[no-untyped-def]
         got: list[Height | Finding] = []
         for v in peers:
-            port = next((p for p in v.node.ports if p == PEER_PORT), v.node.ports[0] if v.node.ports else PEER_PORT)
-            address = f"{inv.hosts[v.node.host].address}:{port}"
-            env = ["-e", f"CORE_PEER_ADDRESS={address}"]
-            if v.node.org and v.node.org in inv.orgs:
-                env += ["-e", f"CORE_PEER_LOCALMSPID={inv.orgs[v.node.org].msp_id}"]
+            env = []
+            for key, value in getinfo_env(inv, v.node).items():
+                env += ["-e", f"{key}={value}"]
             for ch in inv.channels_of(v.node):
                 res = session.run(["docker", "exec", *env, cli.container_name, "peer", "channel", "getinfo", "-c", ch],
                                   check=False, timeout=30)
+                output = res.stdout + "\n" + res.stderr
                 try:
-                    info = parse_getinfo(res.stdout + "\n" + res.stderr)
+                    info = parse_getinfo(output)
                     got.append(Height(v.node.name, ch, info.height, "getinfo", v.node.host))
                 except NodeOutputError as exc:
-                    got.append(Finding("getinfo", Severity.UNKNOWN, f"{ch}: {exc}", host=v.node.host, node=v.node.name))
+                    said = cli_error(output)
+                    got.append(Finding("getinfo", Severity.UNKNOWN, f"{ch}: {exc}" + (f": {said}" if said else ""),
+                                       host=v.node.host, node=v.node.name))
         return got
 
     out: list[Finding] = []
@@ -328,6 +465,116 @@ def _getinfo(inv: Inventory, engine: Engine, views: dict[str, _NodeView]) -> lis
                                host=item.host, node=item.node, data={"channel": item.channel, "height": item.height}))
         else:
             out.append(item)
+    return out
+
+
+def read_certs(inv: Inventory, engine: Engine, sel: Selection,
+               hosts: set[str] | None = None) -> tuple[list[CertInfo], list[Finding]]:
+    """Every selected node's certificates (:mod:`opskit.health.certs`), one command per host; returns
+    (certificates, findings for hosts that could not be read)."""
+    from opskit.health.certs import read_host_certs
+
+    by_host: dict[str, list[Node]] = {}
+    for n in sel.nodes:
+        if hosts is None or n.host in hosts:
+            by_host.setdefault(n.host, []).append(n)
+    if not by_host:
+        return [], []
+    results = engine.run([inv.hosts[h] for h in by_host],
+                         lambda session: read_host_certs(session, inv, inv.hosts[session.name], by_host[session.name]))
+    certs: list[CertInfo] = []
+    problems: list[Finding] = []
+    for res in results:
+        if res.ok and res.value is not None:
+            certs += res.value
+        else:
+            problems.append(Finding("cert", Severity.UNKNOWN, f"certificates not read: {res.error}", host=res.host))
+    return certs, problems
+
+
+def _certificates(inv: Inventory, engine: Engine, sel: Selection, reachable: set[str]) -> list[Finding]:
+    from opskit.health.certs import cert_findings
+
+    certs, problems = read_certs(inv, engine, sel, reachable)
+    return problems + cert_findings(inv, certs)
+
+
+def participation_targets(inv: Inventory, views: dict[str, _NodeView]) -> list[Node]:
+    """Selected orderers whose channel participation API opskit can ask: an ``admin_port``, a TLS CA and the org
+    admin's TLS client pair (the admin endpoint requires a client certificate)."""
+    from opskit.health.participation import admin_endpoint
+
+    return [v.node for v in views.values() if admin_endpoint(inv, v.node) is not None]
+
+
+#: statuses of a joined channel that are not (yet) serving it, and how bad they are
+_PARTICIPATION_STATUS = {"onboarding": Severity.WARNING, "inactive": Severity.WARNING, "failed": Severity.CRITICAL}
+
+
+def _participation(inv: Inventory, engine: Engine, views: dict[str, _NodeView], context: list[Node] | None = None,
+                   context_held: dict[str, set[str]] | None = None) -> list[Finding]:
+    """What each orderer really holds, from ``osnadmin channel list`` in the tools container
+    (:func:`opskit.health.participation.read_participation`, one command for every selected orderer).
+
+    Fabric keeps an orderer's ``ledger_blockchain_height`` gauge after ``osnadmin channel remove``, so a removed
+    channel would otherwise show "at the best height". A channel the inventory expects and the orderer does not
+    list is CRITICAL, and its stale height and Raft gauges are dropped from the lag and leader checks; a listed channel whose status is
+    ``failed`` is CRITICAL, ``onboarding``/``inactive`` a WARNING. ``context``: orderers outside the selection read
+    for the Raft checks; the channels each holds go to ``context_held`` (no findings of their own), in the same
+    command.
+    """
+    from opskit.health.participation import admin_endpoint, read_participation, tools_node
+
+    targets = participation_targets(inv, views)
+    cli = next((n for n in inv.nodes.values() if n.kind is NodeKind.CLI), None)
+    extra = [ep for ep in (admin_endpoint(inv, n) for n in context or []) if ep is not None]
+    if not (targets or extra) or cli is None:
+        return []
+    endpoints = [ep for ep in (admin_endpoint(inv, n) for n in targets) if ep is not None] + extra
+
+    tools = tools_node(inv, cli.name)
+    host = inv.hosts[tools.host]
+    env = {"DOCKER_HOST": host.docker_host} if host.docker_host else None
+
+    def work(session):  # type: ignore[no-untyped-def]
+        return read_participation(session, tools.container_name, endpoints, env=env)
+
+    res = engine.run([inv.hosts[cli.host]], work)[0]
+    if not res.ok or res.value is None:
+        return [Finding("participation", Severity.UNKNOWN, f"tools container host: {res.error}", host=cli.host)]
+    out: list[Finding] = []
+    for ep in extra:
+        oc = res.value[ep.node]
+        if not oc.error and context_held is not None:
+            context_held[ep.node] = set(oc.channels)
+    for n in targets:
+        oc = res.value[n.name]
+        if oc.error and "channel participation API is disabled" in oc.error:
+            out.append(Finding("participation", Severity.OK, "channel participation API disabled on this orderer: "
+                               "channels not cross-checked", host=n.host, node=n.name, data={"disabled": True}))
+            continue
+        if oc.error:
+            out.append(Finding("participation", Severity.UNKNOWN, oc.error[:300], host=n.host, node=n.name))
+            continue
+        listed = sorted(oc.channels)
+        expected = inv.channels_of(n)
+        missing = [ch for ch in expected if ch not in oc.channels]
+        view = views[n.name]
+        view.heights = [h for h in view.heights if h.channel not in missing]
+        view.not_joined = set(missing)
+        for ch in missing:
+            out.append(Finding("participation", Severity.CRITICAL,
+                               f"{ch}: not joined on this orderer (osnadmin channel list: "
+                               f"{', '.join(listed) or 'no channels'}); its height and Raft gauges are stale",
+                               host=n.host, node=n.name, data={"channel": ch, "listed": listed}))
+        odd = [i for i in oc.channels.values() if i.status in _PARTICIPATION_STATUS]
+        for i in odd:
+            out.append(Finding("participation", _PARTICIPATION_STATUS[i.status],
+                               f"{i.channel}: status {i.status} ({i.consensus_relation}, height {i.height})",
+                               host=n.host, node=n.name, data={"channel": i.channel, **i.to_dict()}))
+        if not missing and not odd:
+            out.append(Finding("participation", Severity.OK, f"joined: {', '.join(listed) or 'no channels'}",
+                               host=n.host, node=n.name, data={"listed": listed}))
     return out
 
 
@@ -351,6 +598,17 @@ def write_textfile(report: Report, path: str) -> None:
         if f.check == "height":
             lines.append(f'opskit_block_height{{node="{_esc(f.node or "")}",channel="{_esc(f.data["channel"])}",'
                          f'source="{f.data["source"]}"}} {f.data["height"]}')
+    soonest: dict[tuple[str, str], float] = {}
+    for f in report.findings:
+        if f.check == "cert":
+            days = f.data.get("days_left", (f.data.get("soonest") or {}).get("days_left"))
+            if days is not None:
+                where = (f.host or "", f.node or "")
+                soonest[where] = min(days, soonest.get(where, days))
+    if soonest:
+        lines += ["# HELP opskit_cert_days_left Days until the first of a node's certificates expires.",
+                  "# TYPE opskit_cert_days_left gauge"]
+        lines += [f'opskit_cert_days_left{{host="{_esc(h)}",node="{_esc(n)}"}} {d:.2f}' for (h, n), d in sorted(soonest.items())]
     lines += ["# HELP opskit_health_exit_code Exit code of the last fleet.health run.", "# TYPE opskit_health_exit_code gauge",
               f"opskit_health_exit_code {report.exit_code}",
               "# HELP opskit_health_last_run_timestamp_seconds When fleet.health last finished.",

@@ -12,17 +12,41 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from opskit import values
 from opskit.errors import InventoryError
 from opskit.inventory.model import CURRENT_VERSION, Inventory, LinkError
 from opskit.inventory.upgrade import Moves, UpgradeError, translate, upgrade
+
+#: An inventory larger than this is refused (a fleet of thousands of hosts is well under 1 MiB).
+MAX_BYTES = 4 * 1024 * 1024
+#: Values after alias expansion; a "billion laughs" document is refused instead of filling the memory.
+MAX_NODES = 200_000
 
 #: Used when no inventory is given on the command line or in $OPSKIT_INVENTORY.
 DEFAULT_INVENTORY = Path(__file__).resolve().parents[2] / "inventories" / "local.yaml"
 
 
-def _plain(node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> Any:
+class _Budget:
+    def __init__(self, source: str, limit: int = MAX_NODES) -> None:
+        self.source, self.left = source, limit
+
+    def take(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise InventoryError(f"{self.source}: more than {MAX_NODES} values after expanding YAML aliases "
+                                 "(an alias bomb?); refusing to load it")
+
+
+def _plain(node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int], budget: _Budget | None = None,
+           depth: int = 0) -> Any:
     """Turn a ruamel round-trip tree into plain data, recording the line of every path."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    if budget is None:
+        budget = _Budget("<inventory>")
+    budget.take()
+    if depth > 64:
+        raise InventoryError(f"{budget.source}: {_describe(path[:5])}...: nested more than 64 levels deep")
 
     if isinstance(node, CommentedMap):
         out = {}
@@ -32,7 +56,7 @@ def _plain(node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) 
             except (KeyError, TypeError, AttributeError):
                 line = lines.get(path, 0)
             lines[path + (key,)] = line
-            out[key] = _plain(value, path + (key,), lines)
+            out[key] = _plain(value, path + (key,), lines, budget, depth + 1)
         return out
     if isinstance(node, CommentedSeq):
         out_list = []
@@ -42,7 +66,7 @@ def _plain(node: Any, path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) 
             except (KeyError, TypeError, AttributeError, IndexError):
                 line = lines.get(path, 0)
             lines[path + (i,)] = line
-            out_list.append(_plain(value, path + (i,), lines))
+            out_list.append(_plain(value, path + (i,), lines, budget, depth + 1))
         return out_list
     if isinstance(node, str):
         return str(node)
@@ -78,7 +102,7 @@ def parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         line = f":{mark.line + 1}" if mark else ""
         raise InventoryError(f"{source}{line}: malformed YAML: {exc.problem or exc.context}") from None
     lines: dict[tuple[Any, ...], int] = {}
-    return _plain(tree, (), lines), lines
+    return _plain(tree, (), lines, _Budget(source)), lines
 
 
 def load_text(text: str, source: str = "<inventory>") -> Inventory:
@@ -128,10 +152,26 @@ def load_inventory(path: str | os.PathLike[str] | None = None) -> Inventory:
         path = os.environ.get("OPSKIT_INVENTORY") or DEFAULT_INVENTORY
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        values.file_path(str(p))
+    except ValueError as exc:
+        raise InventoryError(f"inventory file name {str(p)!r}: {exc}") from None
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise InventoryError(f"{p}: inventory file not found") from None
+    except IsADirectoryError:
+        raise InventoryError(f"{p}: is a directory, not an inventory file") from None
     except OSError as exc:
         raise InventoryError(f"{p}: cannot read inventory: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise InventoryError(f"{p}: larger than {MAX_BYTES // (1024 * 1024)} MiB; not an inventory")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise InventoryError(f"{p}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})") from None
+    if "\0" in text:
+        raise InventoryError(f"{p}:{text[:text.index(chr(0))].count(chr(10)) + 1}: contains NUL bytes; not an inventory")
     inv = load_text(text, str(p))
     return inv

@@ -10,17 +10,20 @@ from __future__ import annotations
 import ipaddress
 import re
 from enum import Enum
-from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opskit.errors import InventoryError
+from opskit import values
+from opskit.values import FilePath, ImageRef, MountPath, Text, Url, VolumeName
+
 CURRENT_VERSION = 2
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}\Z")
 #: One DNS label (RFC 1123): letters, digits, inner hyphens, 1-63 characters. Shared with opskit.dns.
 DNS_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$)({DNS_LABEL})(\.{DNS_LABEL})*\.?$")
+_HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}\Z)({DNS_LABEL})(\.{DNS_LABEL})*\.?\Z")
 
 
 def _check_name(value: str) -> str:
@@ -33,6 +36,8 @@ def _check_name(value: str) -> str:
 
 def _check_address(value: str) -> str:
     """An IP address or a DNS host name; nothing else may reach a command line."""
+    if "%" in value:
+        values.ip(value)  # the clear message for a scoped IPv6 address
     try:
         ipaddress.ip_address(value)
         return value
@@ -43,22 +48,19 @@ def _check_address(value: str) -> str:
     raise ValueError(f"{value!r} is neither a valid IP address nor a valid host name")
 
 
-def _check_abs_path(value: str) -> str:
-    if not value.startswith("/") and not value.startswith("~"):
-        raise ValueError(f"{value!r} must be an absolute path")
-    if any(c in value for c in "\n\0"):
-        raise ValueError("path contains a newline or NUL")
-    return str(PurePosixPath(value)) if value.startswith("/") else value
-
-
 Name = Annotated[str, AfterValidator(_check_name)]
 Address = Annotated[str, AfterValidator(_check_address)]
-AbsPath = Annotated[str, AfterValidator(_check_abs_path)]
+AbsPath = values.AbsPath
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class LinkError(ValueError):
-    """A cross-reference problem, with the document path it belongs to (for file:line errors)."""
+class LinkError(InventoryError, ValueError):
+    """A cross-reference problem, with the document path it belongs to (for file:line errors).
+
+    Raised inside the model's validators, so it must also be a ``ValueError`` (pydantic turns only those into
+    validation errors); the loader turns the ``ValidationError`` into an :class:`InventoryError` with the
+    file:line (:func:`opskit.inventory.load.load_text`).
+    """
 
     def __init__(self, path: tuple[str, ...], message: str) -> None:
         super().__init__(message)
@@ -91,6 +93,8 @@ class Thresholds(_Strict):
     log_warning_bytes: int = Field(1 * 1024**3, ge=0)
     lag_warning_blocks: int = Field(5, ge=0)
     lag_critical_blocks: int = Field(20, ge=0)
+    cert_warning_days: float = Field(30.0, ge=0, description="a certificate expiring sooner is a WARNING")
+    cert_critical_days: float = Field(7.0, ge=0, description="a certificate expiring sooner is CRITICAL")
 
     @model_validator(mode="after")
     def _ordered(self) -> "Thresholds":
@@ -98,6 +102,8 @@ class Thresholds(_Strict):
             raise ValueError("disk_warning_pct must not exceed disk_critical_pct")
         if self.lag_warning_blocks > self.lag_critical_blocks:
             raise ValueError("lag_warning_blocks must not exceed lag_critical_blocks")
+        if self.cert_critical_days > self.cert_warning_days:
+            raise ValueError("cert_critical_days must not exceed cert_warning_days")
         return self
 
 
@@ -106,8 +112,8 @@ class Defaults(_Strict):
 
     ssh_user: Name = "root"
     port: Port = 22
-    key_file: str | None = None
-    known_hosts: str | None = None
+    key_file: FilePath | None = None
+    known_hosts: FilePath | None = None
     strict_host_keys: bool = True
     connect_timeout: float = Field(5.0, gt=0, le=600)
     host_timeout: float = Field(60.0, gt=0, le=86400)
@@ -124,12 +130,12 @@ class Host(_Strict):
     connection: Literal["ssh", "local"] = "ssh"
     ssh_user: Name | None = None
     port: Port | None = None
-    key_file: str | None = None
+    key_file: FilePath | None = None
     home: AbsPath | None = None
     docker_data_root: AbsPath | None = None
-    docker_host: str | None = None
+    docker_host: Text | None = None
     ledger_paths: list[AbsPath] = Field(default_factory=list)
-    labels: dict[Name, str] = Field(default_factory=dict)
+    labels: dict[Name, Text] = Field(default_factory=dict)
     thresholds: Thresholds | None = None
 
 
@@ -140,8 +146,8 @@ class DnsSettings(_Strict):
     port: Port = 53
     zone: str
     tsig_key_name: str
-    tsig_key_file: str
-    tsig_algorithm: str = "hmac-sha256"
+    tsig_key_file: FilePath
+    tsig_algorithm: Name = "hmac-sha256"
 
     @field_validator("zone", "tsig_key_name")
     @classmethod
@@ -159,6 +165,10 @@ class Org(_Strict):
     msp_id: Name
     kind: Literal["peer", "orderer"] = "peer"
     admin_msp_path: AbsPath | None = None
+    admin_tls_cert: AbsPath | None = Field(None, description="the admin's TLS client certificate inside the tools "
+                                           "container: `--clientauth --certfile` for orderers and peers that require "
+                                           "client certificates (ORDERER_GENERAL_TLS_CLIENTAUTHREQUIRED)")
+    admin_tls_key: AbsPath | None = Field(None, description="the key of admin_tls_cert inside the tools container")
     dns: DnsSettings | None = None
     address: Address | None = Field(None, description="where other orgs reach this org's nodes when that is not "
                                      "their hosts' addresses (a proxy or load balancer in front of the org): "
@@ -180,20 +190,27 @@ class Node(_Strict):
     host: Name
     org: Name | None = None
     container: Name | None = None
-    hostname: str | None = None
+    hostname: Address | None = None
     compose_file: AbsPath | None = None
     compose_service: Name | None = None
-    image: str | None = None
-    operations: str | None = Field(None, description="operations endpoint base URL, e.g. http://10.0.0.1:9443")
+    image: ImageRef | None = None
+    operations: Url | None = Field(None, description="operations endpoint base URL, e.g. http://10.0.0.1:9443")
     ports: list[Port] = Field(default_factory=list)
     listen_port: Port | None = Field(None, description="the node's Fabric (gRPC) port: what `peer ... -o HOSTNAME:PORT` "
                                      "uses from the tools container (orderer 7050, peer 7051)")
     tls_ca_file: AbsPath | None = Field(None, description="CA of the node's TLS server cert, as a path inside the tools "
-                                        "container: `peer ... --tls --cafile` for orderers")
-    volumes: dict[AbsPath, Name] = Field(default_factory=dict, description="container path -> named volume")
+                                        "container: `peer ... --tls --cafile` for orderers, "
+                                        "CORE_PEER_TLS_ROOTCERT_FILE for peers")
+    admin_port: Port | None = Field(None, description="an orderer's channel participation (osnadmin) admin port")
+    operations_ca_file: AbsPath | None = Field(None, description="CA of an HTTPS operations endpoint, as a path on the "
+                                               "node's host (curl --cacert)")
+    operations_cert_file: AbsPath | None = Field(None, description="client certificate for an operations endpoint "
+                                                 "that requires one, as a path on the node's host")
+    operations_key_file: AbsPath | None = Field(None, description="key of operations_cert_file, on the node's host")
+    volumes: dict[MountPath, VolumeName] = Field(default_factory=dict, description="container path -> named volume")
     ledger_path: AbsPath | None = None
     channels: list[Name] = Field(default_factory=list)
-    labels: dict[Name, str] = Field(default_factory=dict)
+    labels: dict[Name, Text] = Field(default_factory=dict)
 
     @property
     def container_name(self) -> str:
@@ -210,19 +227,19 @@ class Channel(_Strict):
 class Chaincode(_Strict):
     name: Name
     channel: Name
-    invoke_args: list[str] = Field(default_factory=list)
-    query_args: list[str] = Field(default_factory=list)
+    invoke_args: list[Text] = Field(default_factory=list)
+    query_args: list[Text] = Field(default_factory=list)
 
 
 class Monitoring(_Strict):
-    prometheus_url: str | None = None
-    grafana_url: str | None = None
+    prometheus_url: Url | None = None
+    grafana_url: Url | None = None
 
 
 class AwsSettings(_Strict):
-    region: str | None = None
-    profile: str | None = None
-    endpoint_url: str | None = None
+    region: Name | None = None
+    profile: Name | None = None
+    endpoint_url: Url | None = None
 
 
 class Inventory(_Strict):

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from opskit.errors import InventoryError
+
 Path = tuple[Any, ...]
 Moves = dict[Path, Path]
 Upgrade = Callable[[dict[str, Any]], tuple[dict[str, Any], Moves]]
 
 
-class UpgradeError(ValueError):
-    """Raised with a path and message when an old document cannot be upgraded."""
+class UpgradeError(InventoryError):
+    """Raised with a path and message when an old document cannot be upgraded (the loader adds file:line)."""
 
     def __init__(self, path: Path, message: str) -> None:
         super().__init__(message)

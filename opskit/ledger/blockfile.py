@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 MAX_FILE_SIZE = 64 * 1024 * 1024
 FILE_PREFIX = "blockfile_"
-_FILE_RE = re.compile(r"^blockfile_(\d{6,})$")
+_FILE_RE = re.compile(r"^blockfile_(\d{6,})\Z")
 
 HEADER_TYPE_CONFIG = 1
 HEADER_TYPE_ENDORSER_TRANSACTION = 3

@@ -91,6 +91,11 @@ class OrdererTarget:
     name: str
     host: str
     endpoint: str
+    tls_ca: str | None = None   #: this orderer's TLS CA inside the cli (orderers of different orgs differ)
+
+    @property
+    def tls_args(self) -> list[str]:
+        return ["--tls", "--cafile", self.tls_ca] if self.tls_ca else []
 
 
 @dataclass
@@ -135,7 +140,7 @@ def plan_load(inv: Inventory, *, chaincode: str | None = None, channel: str | No
         address = inv.hosts[node.host].address
         if orderer_address == "hostname" and node.hostname:
             address = node.hostname
-        targets.append(OrdererTarget(name, node.host, f"{address}:{port}"))
+        targets.append(OrdererTarget(name, node.host, f"{address}:{port}", node.tls_ca_file))
     clis = [n for n in inv.nodes.values() if n.kind == NodeKind.CLI]
     if cli:
         if cli not in inv.nodes or inv.nodes[cli].kind != NodeKind.CLI:
@@ -223,10 +228,10 @@ def budget_tx_per_day(inv: Inventory, plan: LoadPlan, opts: BudgetOptions, engin
     """The tightest daily transaction allowance over the hosts of the channel's nodes, and how it was found.
 
     Per host: the filesystems of its ledger paths (or its docker data root) from ``df``; the allowance is
-    :func:`opskit.ledger.forecast.budget` (headroom under ``limit_pct`` spread over ``days``) divided by
+    :func:`opskit.health.forecast.budget` (headroom under ``limit_pct`` spread over ``days``) divided by
     ``block_bytes`` per block and multiplied by ``txs_per_block``.
     """
-    from opskit.ledger.forecast import budget
+    from opskit.health.forecast import budget
     from opskit.remote.command import script
 
     if opts.tx_per_day is not None:
@@ -353,9 +358,12 @@ class _CliRunner:
         return self.session.run([*argv, self.plan.cli_container, "peer", *peer_args], check=False,
                                 timeout=self.opts.command_timeout)
 
-    def invoke(self, endpoint: str, args: list[str]) -> tuple[bool, str | None]:
+    def invoke(self, endpoint: str, args: list[str], tls: list[str] | None = None) -> tuple[bool, str | None]:
+        """``peer chaincode invoke -o endpoint``; ``tls`` (that orderer's ``--tls --cafile``) unless the user's
+        extra flags already name a CA file."""
+        own = [] if "--cafile" in self.opts.extra_flags else list(tls or [])
         res = self._exec(["chaincode", "invoke", "-o", endpoint, "-C", self.plan.channel, "-n", self.plan.chaincode,
-                          "-c", json.dumps({"Args": args}), *self.opts.extra_flags])
+                          "-c", json.dumps({"Args": args}), *own, *self.opts.extra_flags])
         text = _clean(res.stdout) + "\n" + _clean(res.stderr)
         if res.exit_code == 0 and INVOKE_OK_RE.search(text):
             return True, None
@@ -438,7 +446,7 @@ def run_load(inv: Inventory, plan: LoadPlan, opts: LoadOptions, *, engine: Any =
                 orderer = plan.orderers[k]
                 seq = int(state["tx_today"]) + 1
                 ts = time.monotonic()
-                ok, err = cli.invoke(orderer.endpoint, _substitute(plan.invoke_args, seq))
+                ok, err = cli.invoke(orderer.endpoint, _substitute(plan.invoke_args, seq), orderer.tls_args)
                 invoke_s = time.monotonic() - ts
                 state["next_orderer"] = (k + 1) % len(plan.orderers)
                 state["tx_today"] = seq

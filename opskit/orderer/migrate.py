@@ -9,7 +9,7 @@ Steps, over every channel of the ordering service (system channel first in each 
 2. ``enter-maintenance/<ch>``: ConsensusType.state -> MAINTENANCE, verified on every orderer.
 3. ``backup/*``: stop the orderers, then the Kafka brokers (a controlled shutdown with a long stop timeout:
    the orderers are already stopped, so the brokers flush what they hold) and ZooKeeper; copy every named volume
-   of orderers, brokers and ZooKeeper nodes with the container engine (:mod:`opskit.container.backup`); start
+   of orderers, brokers and ZooKeeper nodes with the container engine (:mod:`opskit.container.datacopy`); start
    ZooKeeper, Kafka, orderers and wait until every orderer serves every channel again.
 4. ``switch-type/<ch>``: type kafka -> etcdraft with the same metadata on every channel; verified on every orderer,
    and the config block must be the channel's newest block (the last transaction before the restart).
@@ -18,7 +18,10 @@ Steps, over every channel of the ordering service (system channel first in each 
 6. ``verify-leaders``: exactly one Raft leader on every channel (``consensus_etcdraft_is_leader``).
 7. ``exit-maintenance/<ch>``: state -> NORMAL (system channel first), verified on every orderer.
 
-Every step is written to the journal before and after it runs (``opskit.journal``). ``resume`` skips steps the
+Every step is written to the journal before and after it runs (``opskit.journal``). Step hooks (``on_step`` of one
+:class:`Migration`, or :func:`add_step_hook` for every migration of the process) are called at each boundary,
+``hook(step, "begin")`` and ``hook(step, "done")``, right after the journal entry is on disk: to record or report
+progress, or (the tests) to kill the process exactly there and resume. ``resume`` skips steps the
 journal shows done and re-runs the one that was under way: every step first looks at the fleet and does only what
 is missing. ``abort`` before the type switch exits maintenance; after it, restores the backups and then exits
 maintenance; once a channel has left maintenance on etcdraft it refuses (the point of no return).
@@ -26,18 +29,15 @@ maintenance; once a channel has left maintenance on etcdraft it refuses (the poi
 
 from __future__ import annotations
 
-import os
-import signal
-import sys
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from opskit.container.backup import BackupFile, backup, data_kib, free_kib, restore
-from opskit.container.docker import DockerHost, HostTrouble
+from opskit.wait import Poller
+from opskit.container.datacopy import BackupFile, backup, data_kib, free_kib, restore
+from opskit.container.docker import DockerHost
 from opskit.errors import OpskitError, SelectorError
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.journal import Journal
@@ -60,11 +60,12 @@ from opskit.orderer.migration import (
 from opskit.orderer.online import ChannelAdmin, FetchedConfig, OnlineError
 from opskit.orderer.update import compute_update
 from opskit.output.report import Finding, Report, Severity
-from opskit.remote.engine import Engine, EngineOptions
+from opskit.remote.engine import Engine, EngineOptions, map_hosts
 
 OPERATION = "orderer.migrate-raft"
-#: test hook: "STEP:begin" or "STEP:done" makes the process kill itself with SIGKILL at that boundary
-CRASH_ENV = "OPSKIT_TEST_CRASH_AT"
+#: ``hook(step, phase)``: phase "begin" or "done", called once the journal holds that entry
+StepHook = Callable[[str, str], None]
+_STEP_HOOKS: list[StepHook] = []
 DEFAULT_RAFT_ENV = {
     "ORDERER_CONSENSUS_WALDIR": "/var/hyperledger/production/orderer/etcdraft/wal",
     "ORDERER_CONSENSUS_SNAPDIR": "/var/hyperledger/production/orderer/etcdraft/snapshot",
@@ -96,11 +97,11 @@ class MigrateOptions:
     cli: str | None = None
 
 
-def _crash_point(step: str, phase: str) -> None:
-    if os.environ.get(CRASH_ENV) == f"{step}:{phase}":
-        sys.stderr.write(f"opskit: test hook {CRASH_ENV}: killing myself (-9) at {step}:{phase}\n")
-        sys.stderr.flush()
-        os.kill(os.getpid(), signal.SIGKILL)
+def add_step_hook(hook: StepHook) -> Callable[[], None]:
+    """Call ``hook(step, phase)`` at every step boundary of every migration in this process (after the
+    :class:`Migration`'s own ``on_step``). Returns a function that removes the hook again."""
+    _STEP_HOOKS.append(hook)
+    return lambda: _STEP_HOOKS.remove(hook) if hook in _STEP_HOOKS else None
 
 
 class Migration:
@@ -108,12 +109,13 @@ class Migration:
 
     def __init__(self, inv: Inventory, opts: MigrateOptions | None = None, *,
                  engine_options: EngineOptions | None = None, progress: Callable[[str], None] | None = None,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None, on_step: StepHook | None = None) -> None:
         self.inv = inv
         self.opts = opts or MigrateOptions()
         self.engine_options = engine_options or EngineOptions.from_inventory(inv)
         self.engine = Engine(inv, self.engine_options)
         self.say = progress or (lambda msg: None)
+        self.on_step = on_step
         self.journal = journal or Journal.for_operation(inv.name, OPERATION)
         self._admin: ChannelAdmin | None = None
         self._hosts: dict[str, DockerHost] = {}
@@ -179,7 +181,7 @@ class Migration:
             try:
                 for n in by_host[host]:
                     got[n.name] = fn(self.host(host), n)
-            except (OpskitError, HostTrouble) as exc:
+            except OpskitError as exc:  # HostUnreachable included
                 return got, exc
             return got, None
 
@@ -187,18 +189,17 @@ class Migration:
         errors = []
         if not by_host:
             return out
-        with ThreadPoolExecutor(max_workers=min(16, len(by_host))) as pool:
-            for got, exc in pool.map(one, list(by_host)):
-                out.update(got)
-                if exc is not None:
-                    errors.append(exc)
+        for got, exc in map_hosts(self.inv, list(by_host), one):
+            out.update(got)
+            if exc is not None:
+                errors.append(exc)
         if errors:
             raise errors[0]
         return out
 
     def _step(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
         self.journal.begin(name)
-        _crash_point(name, "begin")
+        self._boundary(name, "begin")
         self.say(f"{name} ...")
         started = time.monotonic()
         try:
@@ -211,9 +212,13 @@ class Migration:
             raise
         data["seconds"] = round(time.monotonic() - started, 2)
         self.journal.done(name, **data)
-        _crash_point(name, "done")
+        self._boundary(name, "done")
         self.say(f"{name}: done ({data['seconds']}s)")
         return data
+
+    def _boundary(self, step: str, phase: str) -> None:
+        for hook in ([self.on_step] if self.on_step else []) + list(_STEP_HOOKS):
+            hook(step, phase)
 
     def _journal_data(self, step: str) -> dict[str, Any]:
         ev = self.journal.state().get(step)
@@ -348,13 +353,13 @@ class Migration:
         out = []
 
         def one(dh: DockerHost, first: Node) -> tuple[int, int]:
-            need = sum(data_kib(dh, n.container_name) for n in by_host[first.host])
+            need = data_kib(dh, *(n.container_name for n in by_host[first.host]))
             return need, free_kib(dh, self.opts.backup_dir)
 
         try:
             firsts = [ns[0] for ns in by_host.values()]
             got = self._on_nodes(firsts, one)
-        except (OpskitError, HostTrouble) as exc:
+        except OpskitError as exc:  # HostUnreachable included
             return [Finding("backup.room", Severity.CRITICAL, f"cannot measure room for the backups: {exc}")]
         for first in firsts:
             need, have = got[first.name]
@@ -428,16 +433,16 @@ class Migration:
         return {"started": sorted(done)}
 
     def _wait_running(self, nodes: list[Node]) -> None:
-        deadline = time.monotonic() + self.opts.timeout
-        while True:
+        bad: dict[str, str] = {}
+
+        def look() -> bool | None:
+            nonlocal bad
             states = self._on_nodes(nodes, lambda dh, n: (dh.inspect_raw(n.container_name) or {}).get("State", {}))
             bad = {n: s.get("Status", "missing") for n, s in states.items() if s.get("Status") != "running"}
-            if not bad:
-                return
-            if time.monotonic() > deadline:
-                raise MigrationError("containers not running within the deadline: "
-                                     + ", ".join(f"{n} {s}" for n, s in sorted(bad.items())))
-            time.sleep(0.5)  # polling interval of a wait with a deadline
+            return True if not bad else None
+
+        Poller(self.opts.timeout, 0.5).run(look, lambda _w: MigrationError(
+            "containers not running within the deadline: " + ", ".join(f"{n} {s}" for n, s in sorted(bad.items()))))
 
     def _backup_copy(self) -> dict[str, Any]:
         stamp = self._journal_data("precheck").get("run") or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -463,7 +468,7 @@ class Migration:
 
         changes = Changes(env=dict(env or {}), unset_env=list(unset or []))
         opts = RecreateOptions(backup=False, stop_timeout=self.opts.stop_timeout,
-                               gate=GateOptions(timeout=self.opts.timeout, settle=1.0))
+                               gate=GateOptions(timeout=self.opts.timeout, settle=1.0, wait_for_leader=False))
         report = replace(self.inv, node.name, changes, opts, engine_options=self.engine_options)
         bad = [f for f in report.findings if f.severity is not Severity.OK]
         if bad:
@@ -472,17 +477,20 @@ class Migration:
         return {"result": [f.message for f in report.findings], "changed": report.meta.get("changed", 0)}
 
     def _verify_leaders(self) -> dict[str, Any]:
-        deadline = time.monotonic() + self.opts.timeout
-        while True:
+        why: list[str] = []
+
+        def look() -> dict[str, Any] | None:
+            nonlocal why
             leaders, missing = self.leaders()
             bad = {ch: ls for ch, ls in leaders.items() if len(ls) != 1}
             if not bad and not missing:
                 return {"leaders": {ch: ls[0] for ch, ls in leaders.items()}}
-            if time.monotonic() > deadline:
-                why = [f"{ch}: {len(ls)} leaders ({', '.join(ls) or 'none'})" for ch, ls in bad.items()]
-                why += [f"{n}: {m}" for n, m in missing.items()]
-                raise MigrationError("no single Raft leader on every channel within the deadline: " + "; ".join(why))
-            time.sleep(1.0)  # polling interval of a wait with a deadline
+            why = [f"{ch}: {len(ls)} leaders ({', '.join(ls) or 'none'})" for ch, ls in bad.items()]
+            why += [f"{n}: {m}" for n, m in missing.items()]
+            return None
+
+        return Poller(self.opts.timeout, 1.0).run(look, lambda _w: MigrationError(
+            "no single Raft leader on every channel within the deadline: " + "; ".join(why)))
 
     # -- run / resume ----------------------------------------------------------------------------------------
     def run(self, *, resume: bool = False) -> Report:
@@ -507,11 +515,9 @@ class Migration:
         if "precheck" not in done:
             findings, fetched = self.prechecks()
             report.extend(findings)
-            states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
-            if all(s == {ChannelStep.RAFT_NORMAL} for s in states.values()):
-                report.add(Finding("migration", Severity.OK, "every channel is already etcdraft/STATE_NORMAL on every "
-                                   "orderer: nothing to do"))
+            if self._nothing_to_do(fetched, report):
                 return report.finish()
+            states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
             if any(f.severity is Severity.CRITICAL for f in findings):
                 report.add(Finding("migration", Severity.CRITICAL, "prechecks failed: nothing was changed"))
                 return report.finish()
@@ -550,18 +556,32 @@ class Migration:
                 data = self._step(name, actions[name])
             except KeyboardInterrupt:
                 raise OpskitError(f"interrupted at {name}; `--resume` continues, `--abort` undoes") from None
-            except (OpskitError, HostTrouble) as exc:
+            except OpskitError as exc:  # HostUnreachable included
                 report.add(Finding(f"step.{name}", Severity.CRITICAL, f"{name}: {exc}", node=name))
                 report.add(Finding("migration", Severity.CRITICAL,
                                    f"stopped at {name}; fix the cause, then `--resume` (or `--abort`)"))
                 return report.finish()
             report.add(Finding(f"step.{name}", Severity.OK, f"{name}: {self._describe(name, data)}", node=name,
-                               data=data))
+                               data=data, changed=self._changed(name, data)))
         self.journal.note("finished")
         report.meta["journal_archived"] = str(self.journal.archive())
         report.add(Finding("migration", Severity.OK, f"migrated {', '.join(self.channels)} to etcdraft; Kafka and "
                            "ZooKeeper are no longer used by these channels and can be decommissioned"))
         return report.finish()
+
+    @staticmethod
+    def _changed(name: str, data: dict[str, Any] | None) -> bool:
+        """Whether a step that just ran changed the fleet (the report's ``changed``): a config update submitted,
+        containers stopped/started/recreated, backup files written or restored; not a step found already in
+        place, a read-only check (verify-leaders, waits) or a stop/start that found nothing to do."""
+        data = data or {}
+        if data.get("already") or name == "verify-leaders":
+            return False
+        if "changed" in data:
+            return bool(data["changed"])
+        if "stopped" in data or "started" in data:
+            return bool(data.get("stopped") or data.get("started"))
+        return True
 
     @staticmethod
     def _describe(name: str, data: dict[str, Any]) -> str:
@@ -597,6 +617,8 @@ class Migration:
         done = self.journal.done_steps()
         findings, fetched = self.prechecks()
         report.extend(findings)
+        if not done and self._nothing_to_do(fetched, report):   # the same answer the run gives
+            return report.finish()
         _, metadata = self._metadata()
         configs = {}
         for ch, per in fetched.items():
@@ -616,7 +638,8 @@ class Migration:
                     report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: already in place", node=target))
                     continue
                 report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: {s.before.value} -> {s.after.value}",
-                                   node=target, data={"changes": s.changes, "update": render_update(s.update)}))
+                                   node=target, data={"changes": s.changes, "update": render_update(s.update),
+                                                      **s.before_after()}))
                 for c in s.changes:
                     report.add(Finding("plan.change", Severity.OK, f"  {c}", node=target))
             elif name == "precheck":
@@ -625,6 +648,16 @@ class Migration:
                 report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: {self._plan_text(name)}",
                                    node=target or None))
         return report.finish()
+
+    def _nothing_to_do(self, fetched: dict[str, dict[str, FetchedConfig | OnlineError]], report: Report) -> bool:
+        """True (and says so in ``report``) when every channel is etcdraft/STATE_NORMAL on every orderer: the run
+        and the plan both stop there."""
+        states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
+        if states and all(s == {ChannelStep.RAFT_NORMAL} for s in states.values()):
+            report.add(Finding("migration", Severity.OK, "every channel is already etcdraft/STATE_NORMAL on every "
+                               "orderer: nothing to do"))
+            return True
+        return False
 
     def _plan_text(self, name: str) -> str:
         names = lambda nodes: ", ".join(n.name for n in nodes) or "none"  # noqa: E731
@@ -683,11 +716,12 @@ class Migration:
     def _abort_step(self, name: str, fn: Callable[[], dict[str, Any] | None], report: Report) -> None:
         try:
             data = self._step(name, fn)
-        except (OpskitError, HostTrouble) as exc:
+        except OpskitError as exc:  # HostUnreachable included
             report.add(Finding(f"step.{name}", Severity.CRITICAL, f"{name}: {exc}"))
             raise OpskitError(f"abort stopped at {name}: {exc}; fix the cause and run --abort again",
                               exit_code=2) from None
-        report.add(Finding(f"step.{name}", Severity.OK, f"{name}: {self._describe(name, data)}", data=data))
+        report.add(Finding(f"step.{name}", Severity.OK, f"{name}: {self._describe(name, data)}", data=data,
+                           changed=self._changed(name, data)))
 
     def _abort_exit(self, ch: str) -> dict[str, Any]:
         cur = self.admin.fetch_config(ch)
@@ -706,16 +740,28 @@ class Migration:
         self._stop(self.orderers, self.opts.stop_timeout)
         self._stop(self.kafka, self.opts.kafka_stop_timeout)
         self._stop(self.zookeeper, self.opts.stop_timeout)
-        restored = {}
+        by_host: dict[str, list[BackupFile]] = {}
         for f in files:
-            restored[f"{f.container}:{f.path}"] = restore(self.host(f.host), f)
+            by_host.setdefault(f.host, []).append(f)
+
+        def restore_host(host: str) -> dict[str, Any]:   # the files of one host in order, hosts in parallel
+            return {f"{f.container}:{f.path}": restore(self.host(host), f) for f in by_host[host]}
+
+        restored: dict[str, Any] = {}
+        for got in map_hosts(self.inv, list(by_host), restore_host):
+            restored.update(got)
         self._start(self.zookeeper)
         self._start(self.kafka)
         self._start(self.orderers)
         keys = list(self.opts.raft_env)
-        for o in self.orderers:
-            cfg = self.host(o.host).inspect(o.container_name)
-            if cfg is not None and any(k in cfg.env for k in keys):
+
+        def with_raft_env(dh: DockerHost, o: Node) -> bool:
+            cfg = dh.inspect(o.container_name)
+            return cfg is not None and any(k in cfg.env for k in keys)
+
+        raft = self._on_nodes(self.orderers, with_raft_env)
+        for o in self.orderers:   # one at a time: each is gated against the others' heights
+            if raft[o.name]:
                 self._recreate(o, unset=keys)
         self._wait_serving(lambda c: channel_step(c) is ChannelStep.KAFKA_MAINTENANCE)
         return {"restored": restored}

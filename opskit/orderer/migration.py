@@ -33,6 +33,7 @@ from typing import Any
 from fabric_protos.common import configtx_pb2
 
 from opskit.errors import OpskitError
+from opskit.health.certs import expiry_status
 from opskit.orderer.config import (
     STATE_MAINTENANCE,
     STATE_NORMAL,
@@ -305,14 +306,11 @@ def check_certificate(pem: bytes, *, host: str, what: str, now: datetime | None 
         return [_finding(check, Severity.CRITICAL, f"{what}: not a PEM X.509 certificate ({exc})", endpoint=host)]
     out: list[Finding] = []
     nb, na = cert.not_valid_before_utc, cert.not_valid_after_utc
-    if na <= now:
-        out.append(_finding(check, Severity.CRITICAL, f"{what}: expired on {na.isoformat()}", not_after=na.isoformat()))
-    elif nb > now:
-        out.append(_finding(check, Severity.CRITICAL, f"{what}: not valid before {nb.isoformat()}",
-                            not_before=nb.isoformat()))
-    elif na - now < EXPIRY_WARNING:
-        out.append(_finding(check, Severity.WARNING, f"{what}: expires soon ({na.isoformat()})",
-                            not_after=na.isoformat()))
+    sev, why = expiry_status(nb, na, now=now, warning=EXPIRY_WARNING, critical=timedelta(0))
+    if sev is not Severity.OK:
+        when = {"not_before": nb.isoformat()} if nb > now and na > now else {"not_after": na.isoformat()}
+        why = why if sev is Severity.CRITICAL else f"expires soon ({na.isoformat()})"
+        out.append(_finding(check, sev, f"{what}: {why}", **when))
     dns, ips = _sans(cert)
     if not host_matches(host, dns, ips):
         names = ", ".join(dns + [str(i) for i in ips]) or "no SANs"
@@ -474,6 +472,12 @@ class PlannedStep:
     @property
     def name(self) -> str:
         return STEP_NAMES[self.number]
+
+    def before_after(self) -> dict[str, str]:
+        """Every changed config value before and after this update, one ``path: value`` line each (``--diff``)."""
+        diff = diff_configs(self.original, self.modified)
+        return {"before": "\n".join(f"{c.path}: {c.old!r}" for c in diff),
+                "after": "\n".join(f"{c.path}: {c.new!r}" for c in diff)}
 
     def envelope(self) -> Any:
         return wrap_update(self.update, self.channel)

@@ -29,7 +29,8 @@ from typing import Any
 
 from fabric_protos.common import common_pb2, configtx_pb2
 
-from opskit.errors import InventoryError, OpskitError, SelectorError
+from opskit.wait import Poller
+from opskit.errors import CommandTimeout, InventoryError, OpskitError, SelectorError
 from opskit.inventory.model import Inventory, Node, NodeKind
 from opskit.orderer.config import LoadedConfig, parse_config_bytes
 from opskit.orderer.update import wrap_update
@@ -66,10 +67,19 @@ class Identity:
     org: str
     msp_id: str
     msp_path: str
+    tls_cert: str | None = None   #: the admin's TLS client pair, for orderers that require client certificates
+    tls_key: str | None = None
 
     @property
     def env(self) -> list[str]:
         return ["-e", f"CORE_PEER_LOCALMSPID={self.msp_id}", "-e", f"CORE_PEER_MSPCONFIGPATH={self.msp_path}"]
+
+    @property
+    def client_args(self) -> list[str]:
+        """``--clientauth --certfile --keyfile`` when the inventory gives the admin's TLS client pair."""
+        if self.tls_cert and self.tls_key:
+            return ["--clientauth", "--certfile", self.tls_cert, "--keyfile", self.tls_key]
+        return []
 
 
 @dataclass(frozen=True)
@@ -121,8 +131,8 @@ def channel_orderers(inv: Inventory, channel: str) -> list[OrdererRef]:
 
 def org_admins(inv: Inventory, kind: str = "orderer") -> list[Identity]:
     """Admin identities of every org of ``kind`` that has ``admin_msp_path`` (inventory order)."""
-    return [Identity(name, org.msp_id, org.admin_msp_path) for name, org in inv.orgs.items()
-            if org.kind == kind and org.admin_msp_path]
+    return [Identity(name, org.msp_id, org.admin_msp_path, org.admin_tls_cert, org.admin_tls_key)
+            for name, org in inv.orgs.items() if org.kind == kind and org.admin_msp_path]
 
 
 def orderer_admins(inv: Inventory) -> list[Identity]:
@@ -144,15 +154,17 @@ def _last_error_line(res: CommandResult) -> str:
 
 _GET = 'docker cp "$1":"$2" - | base64'
 #: fetch WHICH from several orderers in one SSH command: "$1" container, "$2" dir, "$3" channel, "$4" which,
-#: "$5" msp id, "$6" msp path, then one "node|address|cafile" per orderer; a tar of the dir follows "@@tar"
+#: "$5" msp id, "$6" msp path, "$7"/"$8" TLS client cert/key ("" = none), then node, address, cafile per orderer;
+#: a tar of the dir follows "@@tar"
 _FETCH_MANY = r"""
-c="$1"; d="$2"; ch="$3"; which="$4"; mspid="$5"; msp="$6"; shift 6
+c="$1"; d="$2"; ch="$3"; which="$4"; mspid="$5"; msp="$6"; cert="$7"; key="$8"; shift 8
 docker exec "$c" mkdir -p "$d" || exit 1
-for spec in "$@"; do
-  node=${spec%%|*}; rest=${spec#*|}; addr=${rest%%|*}; ca=${rest#*|}
+while [ $# -ge 3 ]; do
+  node="$1"; addr="$2"; ca="$3"; shift 3
   if [ -n "$ca" ]; then
     out=$(docker exec -e CORE_PEER_LOCALMSPID="$mspid" -e CORE_PEER_MSPCONFIGPATH="$msp" "$c" peer channel fetch \
-          "$which" "$d/$node.block" -o "$addr" -c "$ch" --tls --cafile "$ca" 2>&1)
+          "$which" "$d/$node.block" -o "$addr" -c "$ch" --tls --cafile "$ca" \
+          ${cert:+--clientauth --certfile "$cert" --keyfile "$key"} 2>&1)
   else
     out=$(docker exec -e CORE_PEER_LOCALMSPID="$mspid" -e CORE_PEER_MSPCONFIGPATH="$msp" "$c" peer channel fetch \
           "$which" "$d/$node.block" -o "$addr" -c "$ch" 2>&1)
@@ -236,7 +248,7 @@ class ToolsContainer:
         self.ensure_workdir()
         path = f"{self.workdir}/{channel}_{which}.block"
         res = self.peer(identity, "channel", "fetch", which, path, "-o", orderer.address, "-c", channel,
-                        *orderer.tls_args)
+                        *orderer.tls_args, *(identity.client_args if orderer.tls_ca else []))
         if res.exit_code != 0:
             raise OnlineError(f"fetch {which} block of {channel} from {orderer.node} ({orderer.address}) as "
                               f"{identity.msp_id}: {_last_error_line(res)}")
@@ -248,9 +260,16 @@ class ToolsContainer:
         self.ensure_workdir()
         self._calls = getattr(self, "_calls", 0) + 1
         d = f"{self.workdir}/f{self._calls}"
-        specs = [f"{o.node}|{o.address}|{o.tls_ca or ''}" for o in orderers]
-        res = self._run(script(_FETCH_MANY, self.container, d, channel, which, identity.msp_id, identity.msp_path,
-                               *specs), timeout=FETCH_TIMEOUT * max(1, len(orderers)), check=False)
+        specs = [x for o in orderers for x in (o.node, o.address, o.tls_ca or "")]
+        try:
+            res = self._run(script(_FETCH_MANY, self.container, d, channel, which, identity.msp_id,
+                                   identity.msp_path, (identity.tls_cert or "") if identity.client_args else "",
+                                   (identity.tls_key or "") if identity.client_args else "", *specs),
+                            timeout=FETCH_TIMEOUT * max(1, len(orderers)), check=False)
+        except CommandTimeout:
+            # an orderer that is still starting can hold a deliver call open: "not yet" for the caller's wait
+            why = f"no answer within {FETCH_TIMEOUT * max(1, len(orderers)):g}s (orderer starting?)"
+            return {o.node: OnlineError(f"fetch {which} block of {channel} from {o.node}: {why}") for o in orderers}
         head, _, b64 = res.stdout.partition("@@tar\n")
         files: dict[str, bytes] = {}
         try:
@@ -286,7 +305,7 @@ class ToolsContainer:
 
     def update(self, path: str, channel: str, orderer: OrdererRef, identity: Identity) -> None:
         res = self.peer(identity, "channel", "update", "-f", path, "-c", channel, "-o", orderer.address,
-                        *orderer.tls_args, timeout=UPDATE_TIMEOUT)
+                        *orderer.tls_args, *(identity.client_args if orderer.tls_ca else []), timeout=UPDATE_TIMEOUT)
         if res.exit_code != 0:
             line = _last_error_line(res)
             status = ""
@@ -454,12 +473,11 @@ class ChannelAdmin:
                  orderers: Iterable[OrdererRef] | None = None) -> dict[str, FetchedConfig]:
         """Until every orderer of ``channel`` returns a config for which ``expect`` holds; raise with what each
         one shows at the deadline."""
-        deadline = time.monotonic() + timeout
         want = list(orderers or self.orderers(channel))
         good: dict[str, FetchedConfig] = {}
         last: dict[str, str] = {}
-        delay = 0.2
-        while True:
+
+        def look() -> dict[str, FetchedConfig] | None:
             pending = [o for o in want if o.node not in good]
             for node, got in self._fetch_configs(channel, pending).items():
                 if isinstance(got, OnlineError):
@@ -469,14 +487,14 @@ class ChannelAdmin:
                     good[node] = got
                 else:
                     last[node] = f"{node} shows config sequence {got.config.sequence} (not yet the new one)"
-            if len(good) == len(want):
-                return good
-            if time.monotonic() >= deadline:
-                missing = [last.get(o.node, o.node) for o in want if o.node not in good]
-                raise OnlineError(f"{channel}: not every orderer shows the change within {timeout:g}s: "
-                                  + "; ".join(missing))
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))  # polling interval of a deadline wait
-            delay = min(delay * 2, 2.0)
+            return good if len(good) == len(want) else None
+
+        def late(_waited: float) -> OnlineError:
+            missing = [last.get(o.node, o.node) for o in want if o.node not in good]
+            return OnlineError(f"{channel}: not every orderer shows the change within {timeout:g}s: "
+                               + "; ".join(missing))
+
+        return Poller[dict[str, FetchedConfig]](timeout, 0.2, backoff=2.0, max_interval=2.0).run(look, late)
 
 
 def summary_of(fetched: FetchedConfig, channel: str) -> dict[str, Any]:

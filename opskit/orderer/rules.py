@@ -1,4 +1,10 @@
-"""The rules an orderer applies to a config update, as pure functions, for lab stand-in orderers.
+"""The rules an orderer applies to a config update, as pure functions.
+
+Used on live fleets and offline: the online path checks a signed envelope with :func:`authorize` before it
+submits it (:mod:`opskit.orderer.online`: a missing signature is a clear error, not a BAD_REQUEST), and the
+migration computes each step's next config with :func:`next_config` (:mod:`opskit.orderer.migration`). The lab's
+stand-in orderers apply the same functions to the updates they receive (:func:`apply_update`,
+:func:`check_normal_transaction`, :func:`check_deliver`).
 
 :func:`apply_update` takes the current ``common.Config`` of a channel and a CONFIG_UPDATE envelope (or a
 ``ConfigUpdateEnvelope``) and either returns the next config or raises :class:`UpdateRejected` with a
@@ -21,7 +27,8 @@ maintenance filter (``orderer/common/msgprocessor/maintenancefilter.go``):
 (``SignatureHeader.creator`` -> ``SerializedIdentity.mspid``); identities are de-duplicated by their
 serialized bytes. Neither the signature bytes, the certificate chain nor the role (ADMIN/MEMBER/...) of a
 principal are checked: a principal is satisfied by any distinct signer of its MSP. That is enough to
-exercise ``ImplicitMeta MAJORITY Admins`` ("3 of 4 orderer orgs") in a lab; it is not a security boundary.
+tell, before submitting, whether ``ImplicitMeta MAJORITY Admins`` ("3 of 4 orderer orgs") is met, and to exercise
+it in a lab; it is not a security boundary (the real orderer verifies every signature).
 
 Not modelled: etcdraft's own consenter-set checks (one consenter change at a time), channel creation, the
 capability checks of ``channelconfig.NewBundle`` beyond the ones above.
@@ -31,6 +38,8 @@ normal transactions are refused with SERVICE_UNAVAILABLE; deliver needs ``/Chann
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import re
 from dataclasses import dataclass, field
@@ -58,7 +67,7 @@ VALUE_PREFIX = "[Value]  "
 POLICY_PREFIX = "[Policy] "
 ROOT = "Channel"
 PERMITTED_TARGET_TYPES = ("etcdraft", "solo", "kafka")
-_CONFIG_ID = re.compile(r"^[a-zA-Z0-9.\-_]+$")
+_CONFIG_ID = re.compile(r"^[a-zA-Z0-9.\-_]+\Z")
 
 
 class UpdateRejected(OpskitError):
@@ -193,6 +202,13 @@ class PolicyEvaluator:
 
     config: configtx_pb2.Config
     trace: list[str] = field(default_factory=list)
+    _roles: dict[bytes, frozenset[str] | None] = field(default_factory=dict)
+
+    def roles_of(self, signer: Signer) -> frozenset[str] | None:
+        """The signer's MSP roles in this config (cached per identity); see :func:`signer_roles`."""
+        if signer.identity not in self._roles:
+            self._roles[signer.identity] = signer_roles(self.config, signer)
+        return self._roles[signer.identity]
 
     def _group(self, path: tuple[str, ...]) -> configtx_pb2.ConfigGroup | None:
         g = self.config.channel_group
@@ -246,7 +262,7 @@ class PolicyEvaluator:
             env = policies_pb2.SignaturePolicyEnvelope()
             env.ParseFromString(pol.value)
             used = [False] * len(signers)
-            if _eval_rule(env.rule, list(env.identities), signers, used):
+            if _eval_rule(env.rule, list(env.identities), signers, used, self.roles_of):
                 return PolicyResult(True)
             wanted = sorted({_principal_msp(p) or "?" for p in env.identities})
             return PolicyResult(False, f"signature set did not satisfy policy {where} (needs {', '.join(wanted)})")
@@ -272,21 +288,83 @@ def _principal_msp(p: msp_principal_pb2.MSPPrincipal) -> str | None:
     return None
 
 
-def _matches(p: msp_principal_pb2.MSPPrincipal, s: Signer) -> bool:
+_ROLE_NAMES = {msp_principal_pb2.MSPRole.ADMIN: "admin", msp_principal_pb2.MSPRole.CLIENT: "client",
+               msp_principal_pb2.MSPRole.PEER: "peer", msp_principal_pb2.MSPRole.ORDERER: "orderer"}
+
+
+def _matches(p: msp_principal_pb2.MSPPrincipal, s: Signer,
+             roles_of: "Callable[[Signer], frozenset[str] | None] | None" = None) -> bool:
     if p.principal_classification == msp_principal_pb2.MSPPrincipal.IDENTITY:
         return bytes(p.principal) == s.identity
     msp = _principal_msp(p)
-    return msp is not None and msp == s.mspid
+    if msp is None or msp != s.mspid:
+        return False
+    if p.principal_classification == msp_principal_pb2.MSPPrincipal.ROLE and roles_of is not None:
+        r = msp_principal_pb2.MSPRole()
+        r.ParseFromString(p.principal)
+        wanted = _ROLE_NAMES.get(r.role)
+        roles = roles_of(s)
+        if wanted is not None and roles is not None:   # None: no certificate to read (rule tests' identities)
+            return wanted in roles
+    return True
+
+
+def signer_roles(config: configtx_pb2.Config, signer: Signer) -> frozenset[str] | None:
+    """The MSP roles (admin, client, peer, orderer) of ``signer``'s certificate as its org's MSP in ``config``
+    defines them: the NodeOU identifiers when NodeOUs are enabled, plus the MSP's admin certificates.
+
+    None when the identity holds no X.509 certificate (identities made by :func:`config_signature`).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+    from fabric_protos.msp import msp_config_pb2
+
+    try:
+        ident = identities_pb2.SerializedIdentity()
+        ident.ParseFromString(signer.identity)
+        cert = x509.load_pem_x509_certificate(bytes(ident.id_bytes))
+    except (DecodeError, ValueError):
+        return None
+    ous = {a.value for a in cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)}
+    fmsp = None
+    for section in ("Orderer", "Application"):
+        grp = config.channel_group.groups.get(section)
+        if grp is None:
+            continue
+        for org in grp.groups.values():
+            if "MSP" not in org.values:
+                continue
+            mc = msp_config_pb2.MSPConfig()
+            mc.ParseFromString(org.values["MSP"].value)
+            f = msp_config_pb2.FabricMSPConfig()
+            f.ParseFromString(mc.config)
+            if f.name == signer.mspid:
+                fmsp = f
+    roles: set[str] = set()
+    if fmsp is None:
+        return frozenset()
+    pem = cert.public_bytes(Encoding.PEM)
+    if any(pem.strip() == bytes(a).strip() for a in fmsp.admins):
+        roles.add("admin")
+    nous = fmsp.fabric_node_ous
+    if nous.enable:
+        for role, ident_ou in (("admin", nous.admin_ou_identifier), ("client", nous.client_ou_identifier),
+                               ("peer", nous.peer_ou_identifier), ("orderer", nous.orderer_ou_identifier)):
+            if ident_ou.organizational_unit_identifier and ident_ou.organizational_unit_identifier in ous:
+                roles.add(role)
+    return frozenset(roles)
 
 
 def _eval_rule(rule: policies_pb2.SignaturePolicy, ids: list[msp_principal_pb2.MSPPrincipal],
-               signers: list[Signer], used: list[bool]) -> bool:
+               signers: list[Signer], used: list[bool],
+               roles_of: "Callable[[Signer], frozenset[str] | None] | None" = None) -> bool:
     kind = rule.WhichOneof("Type")
     if kind == "signed_by":
         if rule.signed_by >= len(ids):
             return False
         for i, s in enumerate(signers):
-            if not used[i] and _matches(ids[rule.signed_by], s):
+            if not used[i] and _matches(ids[rule.signed_by], s, roles_of):
                 used[i] = True
                 return True
         return False
@@ -294,7 +372,7 @@ def _eval_rule(rule: policies_pb2.SignaturePolicy, ids: list[msp_principal_pb2.M
         trial = list(used)
         verified = 0
         for sub in rule.n_out_of.rules:
-            if _eval_rule(sub, ids, signers, trial):
+            if _eval_rule(sub, ids, signers, trial, roles_of):
                 verified += 1
         if verified >= rule.n_out_of.n:
             used[:] = trial

@@ -13,7 +13,8 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Generic, TypeVar
 
@@ -23,6 +24,7 @@ from opskit.output.report import HostOutcome, HostStatus
 from opskit.remote.session import BaseSession, LocalSession, SshSession
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 @dataclass
@@ -41,6 +43,20 @@ class HostResult(Generic[T]):
 
     def outcome(self) -> HostOutcome:
         return HostOutcome(self.host, self.status, self.duration_s, self.error)
+
+
+def map_hosts(inventory: Inventory, keys: Sequence[K], fn: Callable[[K], T]) -> list[T]:
+    """``fn(key)`` for every key (one per host) in parallel, at most the inventory's ``workers`` at once; results
+    in input order.
+
+    The one bounded pool for code that drives hosts through its own per-host objects (a ``DockerHost`` over the
+    run's sessions) instead of :meth:`Engine.run`: the container planner, the health gate and the migration's
+    reads. Each ``fn`` must bound its own remote calls (they inherit the session's host deadline).
+    """
+    if not keys:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(inventory.defaults.workers, len(keys)))) as pool:
+        return list(pool.map(fn, keys))
 
 
 @dataclass
@@ -206,6 +222,11 @@ class Engine:
         except Exception as exc:
             return HostResult(name, HostStatus.FAILED, error=f"{name}: {type(exc).__name__}: {exc}",
                               duration_s=time.monotonic() - started)
+        finally:
+            # the session is shared by the run's later users of this host (a ChannelAdmin's tools container,
+            # a DockerHost): this run's deadline must not stay on it and cut their commands short later
+            if session.deadline == deadline:
+                session.deadline = None
         status = HostStatus.CHANGED if session.changed else HostStatus.OK
         return HostResult(name, status, value=value, duration_s=time.monotonic() - started)
 

@@ -10,15 +10,20 @@ import io
 import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO, Protocol
 
-from opskit.errors import CommandFailed, HostUnreachable, RemoteError
+from opskit.errors import CommandFailed, CommandTimeout, HostUnreachable
 from opskit.remote import command as cmd
+
+
+def short_command(line: str, limit: int = 160) -> str:
+    """A command line for a message: one line, at most ``limit`` characters (scripts are long)."""
+    flat = " ".join(line.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass
@@ -98,6 +103,15 @@ class BaseSession:
     def mark_changed(self) -> None:
         self.changed = True
 
+    def run(self, argv: cmd.Argv, *, timeout: float | None = None, check: bool = True,
+            env: Mapping[str, str] | None = None, stdin: str | bytes | None = None) -> CommandResult:
+        """Run ``argv`` on the host (LocalSession, SshSession)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the connection (LocalSession, SshSession)."""
+        raise NotImplementedError
+
     def _timeout(self, timeout: float | None) -> float | None:
         """The smaller of the command's own timeout and what is left of the host deadline."""
         if self.deadline is None:
@@ -153,7 +167,7 @@ class LocalSession(BaseSession):
         except FileNotFoundError:
             return self._finish(line, "", f"{parts[0]}: command not found", 127, started, check)
         except subprocess.TimeoutExpired:
-            raise RemoteError(f"{self.name}: `{line}` did not finish within its deadline") from None
+            raise CommandTimeout(f"{self.name}: `{short_command(line)}` did not finish within its deadline") from None
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
         if self.stream is not None:
@@ -184,14 +198,19 @@ class SshSession(BaseSession):
         import paramiko
         from fabric import Config, Connection
 
-        connect_kwargs = {
+        connect_kwargs: dict[str, object] = {
             "banner_timeout": self.connect_timeout,
             "auth_timeout": self.connect_timeout,
             "channel_timeout": self.connect_timeout,
             "allow_agent": False,
         }
         if self.key_file:
-            connect_kwargs["key_filename"] = [os.path.expanduser(self.key_file)]
+            key = os.path.expanduser(self.key_file)
+            if not os.path.isfile(key) or not os.access(key, os.R_OK):
+                # said before connecting: paramiko would report it as "cannot connect ...: No such file"
+                why = "does not exist" if not os.path.exists(key) else "is not a readable file"
+                raise HostUnreachable(f"{self.name}: SSH key file {self.key_file} {why} (key_file in the inventory)")
+            connect_kwargs["key_filename"] = [key]
             connect_kwargs["look_for_keys"] = False
         conn = Connection(self.address, user=self.user, port=self.port, connect_timeout=self.connect_timeout,
                           connect_kwargs=connect_kwargs, config=Config(overrides={"load_ssh_configs": False}))
@@ -214,6 +233,13 @@ class SshSession(BaseSession):
             raise HostUnreachable(f"{self.name}: host key of {self.address} does not match known_hosts") from None
         except paramiko.SSHException as exc:
             text = str(exc)
+            t = f"{self.connect_timeout:g}s"
+            if "protocol banner" in text:
+                text = (f"connected to {self.address}:{self.port}, but no SSH banner came within {t} "
+                        "(sshd hung, overloaded, or not an SSH server)")
+            elif "No existing session" in text or "Authentication timeout" in text:
+                text = (f"connected to {self.address}:{self.port}, but the SSH handshake/authentication did not "
+                        f"finish within {t} (sshd hung or overloaded)")
             if "not found in known_hosts" in text:
                 text = f"host key of {self.address}:{self.port} is not in known_hosts (add it, or set strict_host_keys: false explicitly)"
             raise HostUnreachable(f"{self.name}: {text}") from None
@@ -251,7 +277,7 @@ class SshSession(BaseSession):
         try:
             res = self._conn.run(line, hide=True, warn=True, timeout=self._timeout(timeout), pty=False, **kwargs)
         except CommandTimedOut:
-            raise RemoteError(f"{self.name}: `{line}` did not finish within its deadline") from None
+            raise CommandTimeout(f"{self.name}: `{short_command(line)}` did not finish within its deadline") from None
         except (OSError, EOFError) as exc:
             raise HostUnreachable(f"{self.name}: connection lost: {exc}") from None
         except Exception as exc:  # paramiko raises a zoo of types when a transport dies
@@ -262,12 +288,22 @@ class SshSession(BaseSession):
             if isinstance(exc, paramiko.SSHException):
                 raise HostUnreachable(f"{self.name}: connection lost: {exc}") from None
             raise
+        if res.exited == -1 and self.aborted:
+            raise HostUnreachable(f"{self.name}: aborted at the host deadline")
         if res.exited == -1 and self._transport_dead():
             # no exit status because the connection died under the command (liveness, reset): the host is gone,
             # the command did not "exit -1"
             why = f" (no answer for {self.liveness:g}s)" if self.liveness else ""
             raise HostUnreachable(f"{self.name}: connection lost during `{line[:120]}`{why}")
+        if res.exited == -1 and self._past_deadline(started, timeout):
+            # killed by its timeout on a live connection: invoke's timer and the channel closing race, so the timeout
+            # may come back as "exited -1" rather than CommandTimedOut; either way it is the deadline, said so
+            raise CommandTimeout(f"{self.name}: `{short_command(line)}` did not finish within its deadline")
         return self._finish(line, res.stdout, res.stderr, res.exited, started, check)
+
+    def _past_deadline(self, started: float, timeout: float | None) -> bool:
+        now = time.monotonic()
+        return (timeout is not None and now - started >= timeout) or (self.deadline is not None and now >= self.deadline)
 
     def abort(self) -> None:
         """Called from the watchdog at the host deadline: break any blocked read."""

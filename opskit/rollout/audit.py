@@ -1,8 +1,9 @@
-"""``rollout.logging --audit`` and ``container.truncate-log``: look at container logs, empty one in an emergency."""
+"""``rollout.logging --audit``: container log sizes and rotation settings on the selected hosts.
+
+(Emptying one log in an emergency, ``container.truncate-log``, is :mod:`opskit.container.logfile`.)
+"""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from opskit.health.basic import disk_findings, host_paths
 from opskit.health.facts import collect
@@ -30,55 +31,15 @@ def audit_logs(inv: Inventory, sel: Selection, engine_options: EngineOptions | N
             report.add(Finding("reachable", Severity.UNKNOWN, res.error or "no result", host=host.name))
             continue
         facts = res.value
+        if not facts.docker_installed or not facts.docker_reachable or not facts.complete:
+            # no engine answer means no log sizes: that is not "OK with no lines"
+            why = (facts.docker_error or "docker is not installed") if facts.complete else "the host's facts were cut short"
+            report.add(Finding("docker", Severity.CRITICAL if inv.nodes_on(host.name) else Severity.UNKNOWN,
+                               f"cannot audit container logs: {why}", host=host.name))
         report.extend([f for f in disk_findings(inv, host, facts) if f.check == "disk"] or disk_findings(inv, host, facts))
         for f in log_findings(inv, host, facts):
             if f.data.get("container") in wanted or f.node is None:
                 report.add(f)
                 total += int(f.data.get("log_bytes") or 0)
     report.meta["log_bytes_total"] = total
-    return report.finish()
-
-
-_TRUNCATE = r"""
-set -e
-lp="$1"
-before=$(stat -c %s "$lp")
-truncate -s 0 "$lp"
-echo "$before $(stat -c %s "$lp")"
-"""
-
-
-def truncate_log(inv: Inventory, node_name: str, confirm: Callable[[str], bool] | None = None,
-                 engine_options: EngineOptions | None = None) -> Report:
-    """Empty the node's json log file in place (the daemon keeps appending to the same file)."""
-    from opskit.container.docker import DockerHost, DockerError
-    from opskit.errors import OpskitError, SelectorError
-
-    if node_name not in inv.nodes:
-        raise SelectorError(f"unknown node {node_name!r} (nodes: {', '.join(sorted(inv.nodes))})")
-    node = inv.nodes[node_name]
-    report = Report(task="container.truncate-log", inventory=inv.source)
-    with Engine(inv, engine_options) as engine:
-        dh = DockerHost(inv.hosts[node.host], lambda h: engine.session(h))
-        cfg = dh.inspect(node.container_name)
-        if cfg is None:
-            raise OpskitError(f"{node.name}: there is no container {node.container_name} on {node.host}", exit_code=2)
-        if cfg.log_driver not in ("json-file", "") or not cfg.log_path:
-            raise OpskitError(f"{node.name}: log driver {cfg.log_driver}: no json log file to truncate", exit_code=2)
-        size = dh.run(["stat", "-c", "%s", cfg.log_path], check=False).stdout.strip()
-        question = (f"Empty the log of {node.container_name} on {node.host} ({size} bytes, {cfg.log_path})? "
-                    "Its content is lost")
-        if confirm is not None and not confirm(question):
-            report.add(Finding("truncate", Severity.WARNING, "not confirmed: nothing done", host=node.host, node=node.name))
-            return report.finish()
-        try:
-            res = dh.sh(_TRUNCATE, cfg.log_path)
-        except DockerError as exc:
-            raise OpskitError(f"{node.name}: truncating {cfg.log_path} failed: {exc}", exit_code=2) from None
-        before, after = (int(x) for x in res.stdout.split()[:2])
-    report.add(Finding("truncate", Severity.OK, f"log emptied: {before} -> {after} bytes ({cfg.log_path})",
-                       host=node.host, node=node.name, data={"before": before, "after": after, "path": cfg.log_path}))
-    if not cfg.log_opts.get("max-size"):
-        report.add(Finding("rotation", Severity.WARNING, "this container has no log rotation: run rollout.logging",
-                           host=node.host, node=node.name))
     return report.finish()

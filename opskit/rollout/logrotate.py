@@ -18,7 +18,13 @@ ROTATING_DRIVERS = ("json-file", "")
 
 
 def logging_change(max_size: str = "50m", max_file: int | str = 5):  # type: ignore[no-untyped-def]
-    opts = {"max-size": str(max_size), "max-file": str(max_file)}
+    from opskit import values
+
+    try:
+        opts = {"max-size": values.size(max_size, "max-size"), "max-file": str(values.count(max_file, "max-file",
+                                                                                             minimum=1))}
+    except ValueError as exc:
+        raise values.BadValue(str(exc)) from None
 
     def fn(node: Node, current: ContainerConfig, dh: DockerHost) -> NodeChange | None:
         if current.log_driver not in ROTATING_DRIVERS:

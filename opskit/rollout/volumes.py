@@ -15,6 +15,7 @@ from opskit.container.compose import ComposeChange
 from opskit.container.config import Changes, ContainerConfig
 from opskit.container.docker import DockerHost
 from opskit.container.recreate import NodeChange
+from opskit import values
 from opskit.errors import OpskitError
 from opskit.inventory.model import Node, NodeKind
 
@@ -32,6 +33,10 @@ def parse_paths(items: list[str]) -> dict[str, list[str]]:
     """``--paths kind=/a,/b`` items into an override table (a kind given with nothing: no paths)."""
     out = {k: list(v) for k, v in DEFAULT_PATHS.items()}
     for item in items:
+        try:
+            values.no_control(item, "--paths")
+        except ValueError as exc:
+            raise values.BadValue(f"{exc} in {item!r}") from None
         kind, eq, paths = item.partition("=")
         if not eq:
             raise OpskitError(f"--paths {item!r}: expected KIND=/path[,/path...]")
@@ -41,8 +46,10 @@ def parse_paths(items: list[str]) -> dict[str, list[str]]:
             raise OpskitError(f"--paths {item!r}: unknown kind {kind!r}") from None
         plist = [p.strip().rstrip("/") for p in paths.split(",") if p.strip()]
         for p in plist:
-            if not p.startswith("/"):
-                raise OpskitError(f"--paths {item!r}: {p!r} is not an absolute path")
+            try:
+                values.mount_path(p)
+            except ValueError as exc:
+                raise values.BadValue(f"--paths {item!r}: {exc}") from None
         out[kind] = plist
     return out
 

@@ -1,7 +1,7 @@
 """The Invoke front end: one namespace per capability, each a thin layer over the library.
 
 Task modules import only Invoke and opskit's light modules at load time; heavy
-libraries (boto3, protobufs, docker SDK) are imported inside the task bodies so
+libraries (boto3, protobufs) are imported inside the task bodies so
 that ``inv --list`` stays fast.
 """
 
@@ -29,3 +29,9 @@ def build() -> Collection:
 
 
 ns = build()
+
+# `inv` (Invoke's own program, which imported tasks.py and so this module) gets opskit's command-line contract:
+# exit 3 and one `opskit:` line for a bad command line, `TASK -h` for every task. See opskit/tasks/program.py.
+from opskit.tasks.program import adopt_invoke_cli  # noqa: E402
+
+adopt_invoke_cli()

@@ -3,7 +3,7 @@
 boto3 is imported inside the task bodies only (``inv --list`` stays fast). Credentials come
 from boto3's chain; the inventory's ``aws:`` section gives region, profile and endpoint URL.
 Exit codes: 0 ok, 1 warning, 2 failed (deployment FAILED / rolled back / timed out),
-3 bad input or unknown resource (nothing changed). ``--plan`` shows what would change.
+3 bad input or unknown resource (nothing changed). ``--check`` shows what would change.
 """
 
 from __future__ import annotations
@@ -11,13 +11,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
 
 PLAN_HELP = "show what would change, change nothing"
 TIMEOUT_HELP = "deadline for the rollout/operation, e.g. 90s, 20m, 1h30m"
 INTERVAL_HELP = "seconds between two status requests"
+RENAMED = {"plan": "check"}   # --plan keeps working
+#: --timeout / --interval: durations, checked while parsing (exit 3 before any AWS call)
+DURATIONS = {"timeout": runner.Parsed("opskit.aws.poll:parse_duration"),
+             "interval": runner.Parsed("opskit.aws.poll:parse_duration")}
 
 
 def _setup(inventory: str | None) -> tuple[Any, Any]:
@@ -30,20 +34,32 @@ def _setup(inventory: str | None) -> tuple[Any, Any]:
 def _report(name: str, inv: Any, aws: Any, plan: bool) -> Any:
     from opskit.output.report import Report
 
-    return Report(task=name, inventory=inv.source, meta={"aws": aws.target.describe(), "plan": bool(plan)})
+    return Report(task=name, inventory=inv.source, meta={"aws": aws.target.describe(), "plan": bool(plan)},
+                  contacted=f"AWS ({aws.target.describe()})")
 
 
-def _add(report: Any, check: str, severity: int, message: str, **data: Any) -> None:
+def _add(report: Any, check: str, severity: int, message: str, *, changed: bool = False, **data: Any) -> None:
+    """``changed``: this finding reports a change made in AWS (a no-op or a plan says False)."""
     from opskit.output.report import Finding, Severity
 
-    report.add(Finding(check=check, severity=Severity(severity), message=message, data=data))
+    report.add(Finding(check=check, severity=Severity(severity), message=message, data=data, changed=changed))
 
 
-def _plan_lines(report: Any, check: str, lines: list[str], notes: list[str] | None = None) -> None:
-    for line in lines:
-        _add(report, check, 0, f"would {line}" if report.meta.get("plan") else line)
+def _plan_lines(report: Any, check: str, lines: list[str], notes: list[str] | None = None, *,
+                changed: bool = False, diff: dict[str, Any] | None = None) -> None:
+    """``changed``: the lines describe changes already made (not a plan). ``diff``: the before/after of the whole
+    change (``--diff`` shows it under the first line)."""
+    for i, line in enumerate(lines):
+        _add(report, check, 0, f"would {line}" if report.meta.get("plan") else line, changed=changed,
+             **((diff or {}) if i == 0 else {}))
     for note in notes or []:
         _add(report, f"{check}.note", 0, note)
+
+
+def _end(report: Any, json_: bool, plan: bool, pending: bool, diff: bool, detailed_exitcode: bool) -> None:
+    """Every aws.* task ends here: check-mode summary, --diff, --detailed-exitcode, exit code."""
+    runner.mark_check(report, plan, int(bool(pending)))
+    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
 
 
 def _progress(title: str) -> Any:
@@ -53,12 +69,13 @@ def _progress(title: str) -> Any:
 
 
 # =========================================================================== ECR
-@task(help={
+@task(renamed=RENAMED, numbers={"lifecycle_keep": runner.count(1)}, help={
     "repo": "repository name, e.g. team/app",
     "lifecycle_keep": "keep the newest N images, expire older ones (default 30)",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
-def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_keep=30):
+def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_keep="30", diff=False,
+               detailed_exitcode=False):
     """Make sure an ECR repository exists with a lifecycle policy (exit 0/3)."""
     from opskit.aws.ecr import ensure_repository
     from opskit.aws.errors import BadInput
@@ -72,16 +89,17 @@ def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_ke
         report = _report("aws.ecr-ensure", inv, aws, plan)
         result = ensure_repository(aws, repo, keep=keep, plan=plan)
         if result.changes:
-            _plan_lines(report, "ecr.repository", result.changes)
+            _plan_lines(report, "ecr.repository", result.changes, changed=not plan,
+                        diff={"before": result.before, "after": result.after})
         else:
             _add(report, "ecr.repository", 0, f"{repo} exists with a policy keeping {keep} images: unchanged",
                  uri=result.uri)
         report.meta["repository_uri"] = result.uri
-    runner.finish(report, json_)
+    _end(report, json_, plan, result.changes, diff, detailed_exitcode)
 
 
 # =========================================================================== ECS
-def _rollout_finding(report: Any, result: Any, image: str | None = None) -> None:
+def _rollout_finding(report: Any, result: Any, image: str | None = None, changes: dict[str, Any] | None = None) -> None:
     from opskit.aws.poll import fmt_duration
 
     if result.noop:
@@ -92,23 +110,24 @@ def _rollout_finding(report: Any, result: Any, image: str | None = None) -> None
          f"service {result.service} runs {result.task_definition}" + (f" ({image})" if image else "")
          + f": deployment {result.deployment_id} {result.state}, {result.running}/{result.desired} tasks, "
            f"in {fmt_duration(result.elapsed_s)}",
-         task_definition=result.task_definition, deployment_id=result.deployment_id, state=result.state)
+         task_definition=result.task_definition, deployment_id=result.deployment_id, state=result.state, changed=True,
+         **(changes or {}))
 
 
 def _failure_finding(report: Any, exc: Any) -> None:
     _add(report, "ecs.deploy", 2, str(exc), rolled_back_to=exc.rolled_back_to, state=exc.state)
 
 
-@task(help={
+@task(renamed=RENAMED, numbers=DURATIONS, help={
     "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
     "image": "IMAGE:TAG (a release tag, not latest) or IMAGE@sha256:...",
     "container": "container to change (needed when the task definition has several)",
     "ssm_path": "set the container's secrets from every SSM parameter directly under this path",
     "timeout": TIMEOUT_HELP + " (default 20m)", "interval": INTERVAL_HELP + " (default 10)",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
 def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, ssm_path=None, image,
-               container=None, timeout="20m", interval="10"):
+               container=None, timeout="20m", interval="10", diff=False, detailed_exitcode=False):
     """Deploy an image: copy the task definition, register, update the service, watch the rollout (exit 0/2/3)."""
     from opskit.aws import ecs
     from opskit.aws.errors import DeploymentFailed
@@ -123,29 +142,30 @@ def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, 
         the_plan = ecs.plan_deploy(aws, cluster, service, image, container=container, ssm_path=ssm_path)
         for w in the_plan.warnings:
             _add(report, "ecs.taskdef", 1, w)
+        changes = {} if the_plan.noop else the_plan.before_after()
         if plan or the_plan.noop:
-            _plan_lines(report, "ecs.deploy", the_plan.changes())
-            runner.finish(report, json_)
+            _plan_lines(report, "ecs.deploy", the_plan.changes(), diff=changes)
+            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
             return
         progress = _progress(f"{service}")
         try:
             result = ecs.deploy(aws, the_plan, timeout=deadline, interval=every, progress=progress)
-            _rollout_finding(report, result, image)
+            _rollout_finding(report, result, image, changes)
         except DeploymentFailed as exc:
             _failure_finding(report, exc)
         finally:
             progress.close()
-    runner.finish(report, json_)
+    _end(report, json_, plan, False, diff, detailed_exitcode)
 
 
-@task(help={
+@task(renamed=RENAMED, numbers=DURATIONS, help={
     "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
     "to_revision": "task definition revision (of the service's family) to go back to",
     "timeout": TIMEOUT_HELP + " (default 20m)", "interval": INTERVAL_HELP + " (default 10)",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
 def ecs_rollback(c, cluster, service, *, inventory=None, json_=False, plan=False, to_revision, timeout="20m",
-                 interval="10"):
+                 interval="10", diff=False, detailed_exitcode=False):
     """Point the service back at an earlier revision and watch that rollout (exit 0/2/3)."""
     from opskit.aws import ecs
     from opskit.aws.errors import DeploymentFailed
@@ -157,23 +177,25 @@ def ecs_rollback(c, cluster, service, *, inventory=None, json_=False, plan=False
         aws, inv = _setup(inventory)
         report = _report("aws.ecs-rollback", inv, aws, plan)
         the_plan = ecs.plan_rollback(aws, cluster, service, to_revision)
+        changes = {} if the_plan.noop else the_plan.before_after()
         if plan or the_plan.noop:
-            _plan_lines(report, "ecs.rollback", the_plan.changes())
-            runner.finish(report, json_)
+            _plan_lines(report, "ecs.rollback", the_plan.changes(), diff=changes)
+            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
             return
         progress = _progress(f"{service}")
         try:
-            _rollout_finding(report, ecs.rollback(aws, the_plan, timeout=deadline, interval=every, progress=progress))
+            _rollout_finding(report, ecs.rollback(aws, the_plan, timeout=deadline, interval=every, progress=progress),
+                             changes=changes)
         except DeploymentFailed as exc:
             _failure_finding(report, exc)
         finally:
             progress.close()
-    runner.finish(report, json_)
+    _end(report, json_, plan, False, diff, detailed_exitcode)
 
 
-@task(help={
+@task(renamed=RENAMED, help={
     "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
-    "plan": PLAN_HELP + " (read-only task: nothing)", "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP + " (read-only task: nothing)",
 })
 def ecs_status(c, cluster, service, *, inventory=None, json_=False, plan=False):
     """Show the service's deployments and rollout states (exit 0 ok, 1 in progress, 2 failed, 3 unknown)."""
@@ -199,13 +221,14 @@ def ecs_status(c, cluster, service, *, inventory=None, json_=False, plan=False):
 
 
 # =========================================================================== MSK
-@task(iterable=["set_"], help={
+@task(iterable=["set_"], renamed=RENAMED, numbers={"brokers": runner.count(1)}, help={
     "name": "configuration name", "kafka_version": "Kafka version, e.g. 3.6.0",
     "brokers": "broker count of the clusters that will use it (checks replication factors)",
     "set": "KEY=VALUE server property (repeat); auto.create.topics.enable is required",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
-def msk_config(c, name, kafka_version, brokers, *, inventory=None, json_=False, plan=False, set_=None):
+def msk_config(c, name, kafka_version, brokers, *, inventory=None, json_=False, plan=False, set_=None, diff=False,
+               detailed_exitcode=False):
     """Create an MSK configuration, or a new revision when its properties changed (exit 0/3)."""
     from opskit.aws import msk
     from opskit.aws.errors import BadInput
@@ -224,20 +247,21 @@ def msk_config(c, name, kafka_version, brokers, *, inventory=None, json_=False, 
             _add(report, "msk.configuration", 0, f"{name} revision {result.revision} already has these properties",
                  arn=result.arn, revision=result.revision)
         else:
-            _plan_lines(report, "msk.configuration", result.changes)
+            _plan_lines(report, "msk.configuration", result.changes,
+                        diff={"before": result.before, "after": result.after})
             if not plan:
                 _add(report, "msk.configuration", 0, f"{name} {result.action}: revision {result.revision}",
-                     arn=result.arn, revision=result.revision)
+                     arn=result.arn, revision=result.revision, changed=True)
         for note in result.notes:
             _add(report, "msk.configuration.note", 0, note)
-    runner.finish(report, json_)
+    _end(report, json_, plan, result.action != "unchanged", diff, detailed_exitcode)
 
 
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
 
-@task(help={
+@task(renamed=RENAMED, numbers={**DURATIONS, "brokers": runner.count(1), "storage": runner.count(1)}, help={
     "name": "cluster name", "kafka_version": "Kafka version, e.g. 3.6.0", "brokers": "number of brokers",
     "subnets": "2 or 3 client subnets in different AZs (comma separated)",
     "security_groups": "security groups (comma separated)", "broker_type": "default kafka.m5.large",
@@ -245,11 +269,11 @@ def _split(value: str | None) -> list[str]:
     "tls_ca": "ACM Private CA ARN(s) for --auth tls (comma separated)",
     "configuration": "MSK configuration NAME or ARN, optionally :REVISION (default latest)",
     "timeout": TIMEOUT_HELP + " (default 90m)", "interval": INTERVAL_HELP + " (default 30)",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
 def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inventory=None, json_=False, plan=False,
                broker_type="kafka.m5.large", storage=100, auth="iam", tls_ca=None, configuration=None,
-               timeout="90m", interval="30"):
+               timeout="90m", interval="30", diff=False, detailed_exitcode=False):
     """Create an MSK cluster (TLS, IAM/SCRAM/TLS auth, a configuration) and poll until ACTIVE (exit 0/2/3)."""
     from opskit.aws import msk
     from opskit.aws.errors import BadInput, DeploymentFailed
@@ -268,30 +292,31 @@ def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inv
         aws, inv = _setup(inventory)
         report = _report("aws.msk-create", inv, aws, plan)
         the_plan = msk.plan_create(aws, spec)
-        _plan_lines(report, "msk.cluster", the_plan.changes() if plan or the_plan.existing else [], the_plan.notes)
+        _plan_lines(report, "msk.cluster", the_plan.changes() if plan or the_plan.existing else [], the_plan.notes,
+                    diff=the_plan.before_after())
         if plan:
-            runner.finish(report, json_)
+            _end(report, json_, plan, the_plan.existing is None, diff, detailed_exitcode)
             return
         progress = _progress(name)
         try:
             info, created = msk.create_cluster(aws, the_plan, timeout=deadline, interval=every, progress=progress)
             _add(report, "msk.cluster", 0, f"cluster {name} is {info.get('State')}"
-                 + (" (created)" if created else ""), arn=info.get("ClusterArn"), created=created)
+                 + (" (created)" if created else ""), arn=info.get("ClusterArn"), created=created, changed=bool(created))
         except DeploymentFailed as exc:
             _add(report, "msk.cluster", 2, str(exc), state=exc.state)
         finally:
             progress.close()
-    runner.finish(report, json_)
+    _end(report, json_, plan, False, diff, detailed_exitcode)
 
 
-@task(help={
+@task(renamed=RENAMED, numbers={**DURATIONS, "revision": runner.count(1)}, help={
     "cluster": "cluster name or ARN", "configuration": "MSK configuration NAME or ARN, optionally :REVISION",
     "revision": "configuration revision (default: latest)",
     "timeout": TIMEOUT_HELP + " (default 120m)", "interval": INTERVAL_HELP + " (default 30)",
-    "plan": PLAN_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP,
 })
 def msk_update_config(c, cluster, configuration, *, inventory=None, json_=False, plan=False, revision=None,
-                      timeout="120m", interval="30"):
+                      timeout="120m", interval="30", diff=False, detailed_exitcode=False):
     """Apply a configuration revision to a cluster and poll the operation until done (exit 0/2/3)."""
     from opskit.aws import msk
     from opskit.aws.errors import BadInput, DeploymentFailed
@@ -307,25 +332,26 @@ def msk_update_config(c, cluster, configuration, *, inventory=None, json_=False,
         aws, inv = _setup(inventory)
         report = _report("aws.msk-update-config", inv, aws, plan)
         the_plan = msk.plan_update_config(aws, cluster, configuration, rev)
-        _plan_lines(report, "msk.update", the_plan.changes(), the_plan.notes)
+        _plan_lines(report, "msk.update", the_plan.changes(), the_plan.notes,
+                    diff={} if the_plan.noop else the_plan.before_after())
         if plan or the_plan.noop:
-            runner.finish(report, json_)
+            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
             return
         progress = _progress(str(the_plan.cluster.get("ClusterName")))
         try:
             msk.update_config(aws, the_plan, timeout=deadline, interval=every, progress=progress)
             _add(report, "msk.update", 0, f"cluster {the_plan.cluster.get('ClusterName')} uses {the_plan.name} "
-                 f"revision {the_plan.revision}: UPDATE_COMPLETE, ACTIVE")
+                 f"revision {the_plan.revision}: UPDATE_COMPLETE, ACTIVE", changed=True)
         except DeploymentFailed as exc:
             _add(report, "msk.update", 2, str(exc), state=exc.state)
         finally:
             progress.close()
-    runner.finish(report, json_)
+    _end(report, json_, plan, False, diff, detailed_exitcode)
 
 
-@task(help={
+@task(renamed=RENAMED, help={
     "cluster": "cluster name or ARN", "auth": "iam, scram, tls or plaintext (default: the cluster's mode)",
-    "plan": PLAN_HELP + " (read-only task: nothing)", "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP,
+    "plan": PLAN_HELP + " (read-only task: nothing)",
 })
 def msk_brokers(c, cluster, *, inventory=None, json_=False, plan=False, auth=None):
     """Print the bootstrap broker string for the cluster's client auth mode (stdout: just the string)."""

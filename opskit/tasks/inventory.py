@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
 
 
-@task(help={"inventory": runner.INVENTORY_HELP, "select": runner.SELECT_HELP, "json": runner.JSON_HELP})
+@task()
 def show(c, inventory=None, select=None, json_=False):
     """Validate the inventory and list the selected hosts and nodes (contacts nothing)."""
     import json as jsonlib
@@ -29,7 +29,7 @@ def show(c, inventory=None, select=None, json_=False):
         print(f"{h.name:<16} {inv.user_of(h)}@{h.address}:{inv.port_of(h)} ({h.connection})  {nodes}")
 
 
-@task(help={"inventory": runner.INVENTORY_HELP})
+@task()
 def upgrade(c, inventory=None):
     """Print an older inventory document upgraded to the current version (file untouched)."""
     import sys

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
 
@@ -38,7 +38,7 @@ def _close(ledgers, engine_box):
         e.close()
 
 
-@task(help={"target": TARGET_HELP, "channel": CHANNEL_HELP, "inventory": runner.INVENTORY_HELP,
+@task(help={"target": TARGET_HELP, "channel": CHANNEL_HELP,
             "json": "print the height as `peer channel getinfo` does (plus opskit's fields), one object per channel"})
 def height(c, target, channel=None, inventory=None, json_=False):
     """Height and current/previous block hash, reading only the last block file (exit 0, 1 partial tail, 3 unreadable)."""
@@ -82,7 +82,7 @@ def height(c, target, channel=None, inventory=None, json_=False):
     runner.finish(report, False)
 
 
-@task(help={"target": TARGET_HELP, "channel": CHANNEL_HELP, "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP})
+@task(help={"target": TARGET_HELP, "channel": CHANNEL_HELP})
 def verify(c, target, channel=None, inventory=None, json_=False):
     """Verify the whole hash chain (data hashes, previous hashes); report the first broken block (exit 0/1/2/3)."""
     from opskit.ledger.remote import LedgerReadError
@@ -118,8 +118,7 @@ def verify(c, target, channel=None, inventory=None, json_=False):
     runner.finish(report, json_)
 
 
-@task(help={"node_a": TARGET_HELP, "node_b": TARGET_HELP, "channel": "channel (required for nodes on several channels)",
-            "inventory": runner.INVENTORY_HELP, "json": runner.JSON_HELP})
+@task(help={"node_a": TARGET_HELP, "node_b": TARGET_HELP, "channel": "channel (required for nodes on several channels)"})
 def compare(c, node_a, node_b, channel=None, inventory=None, json_=False):
     """Compare two ledgers: heights, common prefix, first differing block (exit 0 same, 1/2 lag, 2 diverged)."""
     from opskit.inventory.model import Thresholds

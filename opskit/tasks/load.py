@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
 
@@ -28,8 +28,11 @@ def _args(text):  # type: ignore[no-untyped-def]
     return shlex.split(text)
 
 
-@task(iterable=["flag", "env"], help={
-    "inventory": runner.INVENTORY_HELP,
+@task(iterable=["flag", "env"], numbers={"count": runner.count(1), "confirm_timeout": runner.seconds(),
+                                         "budget_days": runner.seconds(), "budget_tx": runner.seconds(),
+                                         "block_bytes": runner.seconds(),
+                                         "rate": runner.Parsed("opskit.load.tx:parse_rate"),
+                                         "duration": runner.Parsed("opskit.load.tx:parse_duration")}, help={
     "rate": "transactions per minute: N/min, N/s, N/h or N (default 1/min)",
     "duration": "how long to send: 55s, 10m, 2h (default 1m, or until --count)",
     "count": "stop after this many transactions",
@@ -46,7 +49,6 @@ def _args(text):  # type: ignore[no-untyped-def]
     "budget_days": "daily budget: keep the channel's ledger disks under 90% for this many days",
     "budget_tx": "daily budget: at most this many transactions per UTC day",
     "block_bytes": "average size of one transaction's block, for --budget-days (default 5000)",
-    "json": runner.JSON_HELP,
 })
 def tx(c, inventory=None, rate="1/min", duration=None, count=None, chaincode=None, channel=None, invoke_args=None,
        query_args=None, cli=None, orderer_address="host", confirm_timeout=None, flag=None, env=None,

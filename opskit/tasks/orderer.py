@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
 
@@ -45,7 +45,6 @@ def _channel_of(loaded, channel, what="--config-block"):
     "channel": "channel ID (default: the one in the original block)",
     "output": OUTPUT_HELP,
     "bare": "write a bare common.ConfigUpdate (configtxlator compute_update output) instead of the envelope",
-    "json": runner.JSON_HELP,
 })
 def compute_update(c, original, updated, output, channel=None, bare=False, json_=False):
     """Compute the config update between two configs, as `configtxlator compute_update` does (offline)."""
@@ -76,7 +75,6 @@ def compute_update(c, original, updated, output, channel=None, bare=False, json_
 
 
 ONLINE_HELP = {
-    "inventory": runner.INVENTORY_HELP,
     "cli": "tools container node (default: the inventory's node of kind cli)",
 }
 
@@ -154,7 +152,9 @@ def config(c, channel, config_block=None, json_=False, full=False, inventory=Non
     _print_summary(doc, note)
 
 
-@task(help={
+@task(numbers={**{k: runner.count(1) for k in ("max_message_count", "absolute_max_bytes", "preferred_max_bytes")},
+               "timeout": runner.Parsed("opskit.orderer.config:duration_ns")},
+      renamed={"plan": "check"}, help={
     "channel": "channel ID",
     "config_block": "offline: start from this file (" + BLOCK_HELP + ") and write the update to --output",
     "output": OUTPUT_HELP,
@@ -163,11 +163,11 @@ def config(c, channel, config_block=None, json_=False, full=False, inventory=Non
     "absolute_max_bytes": "BatchSize.absolute_max_bytes",
     "preferred_max_bytes": "BatchSize.preferred_max_bytes",
     "plan": "fetch the current config and show the exact diff; change nothing",
-    "json": runner.JSON_HELP,
     **ONLINE_HELP,
 })
 def set_batch(c, channel, config_block=None, output=None, timeout=None, max_message_count=None,
-              absolute_max_bytes=None, preferred_max_bytes=None, plan=False, json_=False, inventory=None, cli=None):
+              absolute_max_bytes=None, preferred_max_bytes=None, plan=False, json_=False, inventory=None, cli=None,
+              diff=False, detailed_exitcode=False):
     """Change BatchTimeout / BatchSize of CHANNEL: fetch, sign by the orderer-org admins, submit, verify.
 
     Offline (--config-block FILE --output FILE) it writes the unsigned update for review instead.
@@ -252,7 +252,8 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
                     elif plan:
                         report.add(Finding("update", Severity.OK, f"{channel}: {len(changes)} change(s) against config "
                                            f"sequence {current.config.sequence} from {current.orderer}; nothing "
-                                           "submitted (--plan)", node=channel, data={"update": render_update(cu)}))
+                                           "submitted (--check)", node=channel,
+                                           data={"update": render_update(cu), **_batch_diff(current.config, new)}))
                     else:
                         target_timeout = get_batch_timeout(new)
                         target_size = get_batch_size(new)
@@ -263,12 +264,28 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
                                            f"(block {res.block}) via {res.orderer}, signed by {', '.join(res.signers)}; "
                                            f"verified on {', '.join(res.verified_on)}", node=channel,
                                            data={"update": render_update(cu), "sequence": res.sequence,
-                                                 "block": res.block, "verified_on": res.verified_on}))
+                                                 "block": res.block, "verified_on": res.verified_on,
+                                                 **_batch_diff(current.config, new)}, changed=True))
+                    submitted = cu is not None and not plan
                     for x in changes:
-                        report.add(Finding("change", Severity.OK, x.describe(), node=channel))
+                        report.add(Finding("change", Severity.OK, x.describe(), node=channel, changed=submitted))
+                    runner.mark_check(report, plan, 0 if cu is None else 1)
                 finally:
                     admin.close()
-    runner.finish(report, json_)
+    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+
+
+def _batch_diff(before, after) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """BatchTimeout and BatchSize before and after, for --diff."""
+    from opskit.orderer.config import get_batch_size, get_batch_timeout
+
+    def text(cfg) -> str:  # type: ignore[no-untyped-def]
+        size = get_batch_size(cfg)
+        return "\n".join([f"BatchTimeout: {get_batch_timeout(cfg)}", f"BatchSize.max_message_count: "
+                          f"{size.max_message_count}", f"BatchSize.absolute_max_bytes: {size.absolute_max_bytes}",
+                          f"BatchSize.preferred_max_bytes: {size.preferred_max_bytes}"])
+
+    return {"before": text(before), "after": text(after)}
 
 
 def _nolock():
@@ -281,7 +298,7 @@ def _progress(json_):
     return (lambda m: None) if json_ else (lambda m: print(f"migrate-raft: {m}", file=sys.stderr, flush=True))
 
 
-@task(iterable=["config_block"], help={
+@task(iterable=["config_block"], numbers={"wait": runner.seconds()}, renamed={"plan": "check"}, help={
     "config_block": "offline: config block of a channel to migrate; repeat for every channel (system channel "
                     "included); with --output-dir writes the three updates of every channel",
     "consenters": "YAML/JSON file: consenters (host, port, client_tls_cert, server_tls_cert) and etcdraft options",
@@ -295,12 +312,11 @@ def _progress(json_):
              "refused once a channel left maintenance on etcdraft",
     "backup_dir": "where the backups go on each host (default /var/backups/opskit/migrate-raft)",
     "wait": "deadline in seconds of every wait (orderers agree, restarts, leaders; default 120)",
-    "json": runner.JSON_HELP,
     **ONLINE_HELP,
 })
 def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_channel=None, plan=False,
                  channels=None, resume=False, abort=False, backup_dir=None, wait=None, json_=False, inventory=None,
-                 cli=None):
+                 cli=None, diff=False, detailed_exitcode=False):
     """Kafka -> Raft migration of every channel, following Fabric's procedure (docs/orderer.md).
 
     prechecks, enter maintenance, backup (stop, copy volumes, start), switch to etcdraft, restart the orderers
@@ -321,7 +337,7 @@ def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_
         if resume and abort:
             raise OpskitError("--resume and --abort exclude each other")
         if plan and (resume or abort):
-            raise OpskitError("--plan shows the remaining steps by itself; drop --resume/--abort")
+            raise OpskitError("--check shows the remaining steps by itself; drop --resume/--abort")
         inv = runner.inventory(inventory)
         opts = MigrateOptions(consenters=consenters, cli=cli,
                               channels=[x.strip() for x in channels.split(",") if x.strip()] if channels else None)
@@ -338,7 +354,10 @@ def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_
                     report = m.abort() if abort else m.run(resume=resume)
         finally:
             m.close()
-    runner.finish(report, json_)
+    steps = [f for f in report.findings if f.check.startswith("plan.") and f.check != "plan.change"
+             and not f.message.endswith((": done (journal)", ": already in place"))]
+    runner.mark_check(report, plan, len(steps))
+    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
 
 
 def _migrate_offline(config_block, consenters, output_dir, system_channel, plan, json_):
@@ -413,7 +432,6 @@ def _migrate_offline(config_block, consenters, output_dir, system_channel, plan,
 
 @task(iterable=["config_block"], help={
     "config_block": "offline: config block of a channel; repeat for every channel",
-    "json": runner.JSON_HELP,
     **ONLINE_HELP,
 })
 def migration_status(c, config_block=None, json_=False, inventory=None, cli=None):
@@ -447,3 +465,247 @@ def migration_status(c, config_block=None, json_=False, inventory=None, cli=None
             report.add(Finding("migration.state", sev, msg, node=ch,
                                data={"channel": ch, "state": step.value, "next_update": nxt}))
     runner.finish(report, json_)
+
+
+# --------------------------------------------------------------------------------------------------- participation
+
+PARTICIPATION_HELP = {
+    "cli": "tools container node that runs osnadmin (default: the inventory's node of kind cli)",
+}
+
+
+def _finish_listing(report, json_, columns, rows, notes):
+    from invoke.exceptions import Exit
+
+    if json_:
+        runner.finish(report, True)
+        return
+    from opskit.output.table import print_rows
+
+    code = print_rows(report, columns, rows, notes)
+    sys.stdout.flush()
+    if code:
+        raise Exit(code=code)
+
+
+@task(help={"select": runner.SELECT_HELP + " (orderers of it; default every orderer)", **PARTICIPATION_HELP})
+def channels(c, select=None, json_=False, inventory=None, cli=None):
+    """Every channel each orderer holds: status, consensus relation, height (osnadmin channel list, one table)."""
+    from opskit.errors import SelectorError
+    from opskit.inventory import select as sel
+    from opskit.inventory.model import NodeKind
+    from opskit.orderer.participation import Participation, require_admin
+    from opskit.output.report import Finding, Report, Severity
+    from opskit.remote import Engine
+
+    report = Report("orderer.channels")
+    with runner.task_errors():
+        inv = runner.inventory(inventory)
+        report.inventory = inv.source
+        orderers = [n for n in sel(inv, select).nodes if n.kind is NodeKind.ORDERER]
+        if not orderers:
+            raise SelectorError(f"no orderer in the selection {select!r}")
+        endpoints = [require_admin(inv, n.name) for n in orderers]   # exit 3 before any host is contacted
+        with Engine(inv) as engine:
+            part = Participation(inv, _session_factory(engine, inv), cli=cli)
+            try:
+                listing = part.read(endpoints)
+            finally:
+                part.close()
+        rows, notes = [], []
+        status_sev = {"active": Severity.OK, "onboarding": Severity.WARNING, "inactive": Severity.WARNING,
+                      "failed": Severity.CRITICAL}
+        for n in orderers:
+            oc = listing[n.name]
+            if oc.error:
+                notes.append(report.add(Finding("channels", Severity.UNKNOWN, oc.error, host=n.host, node=n.name)))
+                rows.append([n.name, n.host, "?", "unreadable", "", ""])
+                continue
+            for info in sorted(oc.channels.values(), key=lambda i: i.channel):
+                report.add(Finding("channel", status_sev.get(info.status, Severity.WARNING),
+                                   f"{info.channel}: {info.status}, {info.consensus_relation}, height {info.height}",
+                                   host=n.host, node=n.name, data=info.to_dict()))
+                rows.append([n.name, n.host, info.channel, info.status, info.consensus_relation, info.height])
+            for ch in inv.channels_of(n):
+                if ch not in oc.channels:
+                    notes.append(report.add(Finding(
+                        "channel.missing", Severity.WARNING, f"{ch}: the inventory lists it for this orderer; "
+                        "not joined", host=n.host, node=n.name, data={"orderer": n.name, "channel": ch})))
+            if not oc.channels:
+                rows.append([n.name, n.host, "-", "no channels", "", ""])
+    _finish_listing(report, json_, ["orderer", "host", "channel", "status", "relation", "height"], rows, notes)
+
+
+def _participation_target(inv, channel, orderer):
+    """(the orderer's admin endpoint, the other orderers of the channel that have one); exit 3 on bad input."""
+    from opskit.errors import SelectorError
+    from opskit.orderer.participation import admin_endpoint, require_admin
+
+    if channel not in inv.channels:
+        raise SelectorError(f"unknown channel {channel!r} (channels: {', '.join(sorted(inv.channels)) or 'none'})")
+    ep = require_admin(inv, orderer)
+    from opskit.orderer.online import channel_orderers
+
+    others = [admin_endpoint(inv, inv.nodes[r.node]) for r in channel_orderers(inv, channel) if r.node != orderer]
+    return ep, [o for o in others if o is not None]
+
+
+def _say(json_, what):
+    return (lambda m: None) if json_ else (lambda m: print(f"{what}: {m}", file=sys.stderr, flush=True))
+
+
+@task(numbers={"wait": runner.seconds()}, renamed={"plan": "check"}, help={
+    "channel": "channel ID (must be in the inventory)",
+    "orderer": "the orderer (inventory node name) that joins",
+    "block": "config block file to join with (local; copied into the tools container); default: the latest "
+             "config block fetched from another orderer of the channel",
+    "plan": "read everything (participation of every orderer of the channel, the block) and say what would be "
+            "done; change nothing",
+    "wait": "seconds to wait for the joined orderer to reach the others' height (default 120)",
+    **PARTICIPATION_HELP,
+})
+def join(c, channel, orderer, block=None, plan=False, wait=120.0, json_=False, inventory=None, cli=None, diff=False,
+         detailed_exitcode=False):
+    """Join ORDERER to CHANNEL (osnadmin channel join) and wait until its height reaches the other orderers'."""
+    from opskit.errors import OpskitError
+    from opskit.orderer.config import parse_config_bytes
+    from opskit.orderer.participation import Participation, ParticipationError, read_block_file, wait_caught_up
+    from opskit.output.report import Finding, Report, Severity
+    from opskit.remote import Engine
+    from opskit.runlock import fleet_lock
+
+    report = Report("orderer.join")
+    say = _say(json_, "join")
+    with runner.task_errors():
+        inv = runner.inventory(inventory)
+        report.inventory = inv.source
+        ep, others = _participation_target(inv, channel, orderer)
+        data = read_block_file(block, channel) if block else None          # checked before any host is contacted
+        try:
+            timeout = float(wait)
+        except ValueError:
+            raise OpskitError(f"--wait must be a number of seconds, got {wait!r}") from None
+        with fleet_lock(inv.source or "inventory", "orderer.join", scope=f"channel-{channel}") \
+                if not plan else _nolock(), Engine(inv) as engine:
+            part = Participation(inv, _session_factory(engine, inv), cli=cli)
+            try:
+                listing = part.read([ep, *others], channel)
+                if listing[ep.node].error:
+                    raise ParticipationError(f"{orderer}: {listing[ep.node].error}")
+                have = listing[ep.node].channels.get(channel)
+                holders = [o.node for o in others if channel in listing[o.node].channels]
+                best = max((listing[h].channels[channel].height for h in holders), default=0)
+                if have is not None:
+                    report.add(Finding("join", Severity.OK, f"{channel}: {orderer} has already joined ({have.status}, "
+                                       f"{have.consensus_relation}, height {have.height}): nothing to do",
+                                       host=ep.host, node=orderer, data={**have.to_dict(), "changed": False}))
+                else:
+                    if data is not None:
+                        source = f"--block {block}"
+                    elif not holders:
+                        raise OpskitError(f"{channel}: no other orderer holds the channel to fetch its config block "
+                                          "from; give --block FILE")
+                    else:
+                        say(f"fetching the latest config block of {channel} from {holders[0]}")
+                        src_node, data = part.fetch_config_block(channel, holders)
+                        source = f"the latest config block fetched from {src_node}"
+                    number = parse_config_bytes(data, source).block_number
+                    what = f"{channel}: join {orderer} with {source} (block {number}); the others are at height {best}"
+                    member = {"before": f"{channel}: not joined",
+                              "after": f"{channel}: joined with block {number} (the others at height {best})"}
+                    if plan:
+                        report.add(Finding("join", Severity.OK, f"{what}; nothing changed (--check)", host=ep.host,
+                                           node=orderer, data={"channel": channel, "block": number,
+                                                               "others_height": best, "changed": False, **member}))
+                        runner.mark_check(report, True, 1)
+                    else:
+                        say(what)
+                        part.join(ep, channel, data)
+                        info, others_height, secs = wait_caught_up(part, ep, others, channel, timeout, progress=say)
+                        report.add(Finding("join", Severity.OK,
+                                           f"{channel}: {orderer} joined with {source} (block {number}); height "
+                                           f"{info.height} ({info.status}, {info.consensus_relation}) reached the "
+                                           f"others' {others_height} in {secs:.1f}s", host=ep.host, node=orderer,
+                                           data={**info.to_dict(), "block": number, "others_height": others_height,
+                                                 "seconds": round(secs, 2), "changed": True, **member}, changed=True))
+            finally:
+                part.close()
+    if "pending" not in report.meta:
+        runner.mark_check(report, plan, 0)
+    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+
+
+@task(renamed={"plan": "check"}, help={
+    "channel": "channel ID (must be in the inventory)",
+    "orderer": "the orderer (inventory node name) that leaves",
+    "plan": "read everything (participation, the channel's consenters) and say what would be done; change nothing",
+    **PARTICIPATION_HELP,
+})
+def leave(c, channel, orderer, plan=False, json_=False, inventory=None, cli=None, diff=False, detailed_exitcode=False):
+    """Remove CHANNEL from ORDERER (osnadmin channel remove), never leaving the channel's consenters below quorum."""
+    from opskit.errors import InventoryError
+    from opskit.orderer.participation import (
+        Participation,
+        ParticipationError,
+        QuorumRefused,
+        inventory_consenters,
+        leave_check,
+    )
+    from opskit.output.report import Finding, Report, Severity
+    from opskit.remote import Engine
+    from opskit.runlock import fleet_lock
+
+    report = Report("orderer.leave")
+    say = _say(json_, "leave")
+    with runner.task_errors():
+        inv = runner.inventory(inventory)
+        report.inventory = inv.source
+        ep, others = _participation_target(inv, channel, orderer)
+        with fleet_lock(inv.source or "inventory", "orderer.leave", scope=f"channel-{channel}") \
+                if not plan else _nolock(), Engine(inv) as engine:
+            part = Participation(inv, _session_factory(engine, inv), cli=cli)
+            try:
+                listing = part.read([ep, *others], channel)
+                if listing[ep.node].error:
+                    raise ParticipationError(f"{orderer}: {listing[ep.node].error}")
+                have = listing[ep.node].channels.get(channel)
+                if have is None:
+                    report.add(Finding("leave", Severity.OK, f"{channel}: {orderer} does not hold the channel: "
+                                       "nothing to do", host=ep.host, node=orderer,
+                                       data={"channel": channel, "changed": False}))
+                else:
+                    holders = [ep.node] + [o.node for o in others if channel in listing[o.node].channels]
+                    try:
+                        consenters, source = part.consenters(channel, holders), "channel config"
+                    except InventoryError:   # no orderer admin MSP to fetch the config with
+                        consenters, source = inventory_consenters(inv, channel, listing), "inventory"
+                    lc = leave_check(inv, channel, orderer, listing, consenters)
+                    guard = {"consenters": lc.consenters, "consenters_from": source, "active_after": lc.active_after,
+                             "quorum": lc.needed}
+                    if have.consensus_relation == "consenter" and not lc.ok:
+                        raise QuorumRefused(f"{channel}: refusing to remove it from {orderer}: {lc.describe()}; "
+                                            "nothing changed")
+                    what = f"{channel}: remove from {orderer} ({have.status}, {have.consensus_relation}, height " \
+                           f"{have.height}); {lc.describe()}"
+                    member = {"before": f"{channel}: {have.status}, {have.consensus_relation}, height {have.height}",
+                              "after": f"{channel}: not held"}
+                    if plan:
+                        report.add(Finding("leave", Severity.OK, f"{what}; nothing changed (--check)", host=ep.host,
+                                           node=orderer, data={**have.to_dict(), **guard, "changed": False, **member}))
+                        runner.mark_check(report, True, 1)
+                    else:
+                        say(what)
+                        part.remove(ep, channel)
+                        after = part.read([ep], channel)[ep.node]
+                        if after.error or channel in after.channels:
+                            raise ParticipationError(f"{channel}: {orderer} still lists the channel after osnadmin "
+                                                     f"channel remove: {after.error or after.channels[channel]}")
+                        report.add(Finding("leave", Severity.OK, f"{channel}: removed from {orderer}; "
+                                           f"{lc.describe().replace('would stay', 'stay')}", host=ep.host,
+                                           node=orderer, data={**have.to_dict(), **guard, "changed": True, **member},
+                                           changed=True))
+            finally:
+                part.close()
+    if "pending" not in report.meta:
+        runner.mark_check(report, plan, 0)
+    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from invoke import task
+from opskit.tasks.runner import task
 
 from opskit.tasks import runner
-from opskit.tasks._containers import COMMON_HELP, KEEP_GOING_HELP, options, print_plan, progress
+from opskit.tasks._containers import COMMON_HELP, KEEP_GOING_HELP, NUMBERS, RENAMED, finish, options, progress
 
 
 def _run(inventory, select, operation, change_fn, opts, json_, progress_):  # type: ignore[no-untyped-def]
@@ -25,14 +25,14 @@ def _run(inventory, select, operation, change_fn, opts, json_, progress_):  # ty
         r.close()
 
 
-@task(iterable=["paths"], help={
+@task(iterable=["paths"], numbers=NUMBERS, renamed=RENAMED, help={
     **COMMON_HELP,
-    "select": runner.SELECT_HELP,
     "paths": "data paths of a kind, KIND=/a,/b (repeatable), e.g. kafka=/var/kafka-logs",
     "keep_going": KEEP_GOING_HELP,
 })
-def volumes(c, select=None, paths=None, inventory=None, json_=False, dry_run=False, batch=1, backup=False, no_backup=False,
-            backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0, progress_=False, keep_going=False):
+def volumes(c, select=None, paths=None, inventory=None, json_=False, dry_run=False, batch="1", backup=False, no_backup=False,
+            backup_dir=None, keep_old=False, max_lag="2", gate_timeout="120", settle="2", progress_=False, keep_going=False,
+            diff=False, detailed_exitcode=False):
     """Put every data path of the selected nodes on a named volume (data copied in first), one node at a time."""
     from opskit.rollout.volumes import parse_paths, volumes_change
 
@@ -41,23 +41,25 @@ def volumes(c, select=None, paths=None, inventory=None, json_=False, dry_run=Fal
                        keep_going)
         report = _run(inventory, select, "rollout.volumes", volumes_change(parse_paths(list(paths or []))), opts,
                       json_, progress_)
-    print_plan(report, json_)
-    runner.finish(report, json_)
+    finish(report, json_, dry_run, diff, detailed_exitcode)
 
 
-@task(help={
+@task(numbers={**NUMBERS, "max_file": runner.count(1)}, renamed=RENAMED, help={
     **COMMON_HELP,
-    "select": runner.SELECT_HELP,
     "max_size": "json-file max-size (default 50m)",
     "max_file": "json-file max-file (default 5)",
     "audit": "only report every container's log size and rotation settings (changes nothing)",
     "keep_going": KEEP_GOING_HELP,
 })
-def logging(c, select=None, max_size="50m", max_file=5, audit=False, inventory=None, json_=False, dry_run=False,
-            batch=1, backup=False, no_backup=False, backup_dir=None, keep_old=False, max_lag=2, gate_timeout=120.0, settle=2.0,
-            progress_=False, keep_going=False):
+def logging(c, select=None, max_size="50m", max_file="5", audit=False, inventory=None, json_=False, dry_run=False,
+            batch="1", backup=False, no_backup=False, backup_dir=None, keep_old=False, max_lag="2", gate_timeout="120", settle="2",
+            progress_=False, keep_going=False, diff=False, detailed_exitcode=False):
     """json-file log rotation for every selected container (recreates them); --audit to only look."""
     with runner.task_errors():
+        from opskit import values as v
+
+        max_size = v.cli(v.size, max_size, "--max-size")
+        max_file = v.cli(v.count, max_file, "--max-file", minimum=1)
         if audit:
             from opskit.inventory import select as sel
             from opskit.rollout.audit import audit_logs
@@ -71,5 +73,7 @@ def logging(c, select=None, max_size="50m", max_file=5, audit=False, inventory=N
                            keep_going)
             report = _run(inventory, select, "rollout.logging", logging_change(max_size, max_file), opts, json_,
                           progress_)
-            print_plan(report, json_)
-    runner.finish(report, json_)
+    if audit:
+        runner.finish(report, json_)
+    else:
+        finish(report, json_, dry_run, diff, detailed_exitcode)

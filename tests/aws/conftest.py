@@ -19,7 +19,8 @@ from typing import Any
 
 import pytest
 
-from opskit.lab.moto import MotoServer
+from opskit_lab.moto import MotoServer
+from tests.conftest import run_inv
 
 sys.path.insert(0, str(Path(__file__).parent))
 from standin_server import StandIn  # noqa: E402
@@ -166,10 +167,6 @@ def write_inventory(path: Path, endpoint: str, profile: str | None = None) -> Pa
     return path
 
 
-def run_inv(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI (``inv``) from the repository root with fake credentials."""
-    full_env = {k: v for k, v in os.environ.items() if k not in CLEARED}
-    full_env.update(FAKE_ENV)
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO_ROOT, env=full_env, text=True,
-                          capture_output=True, timeout=timeout)
+def run_aws_inv(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI (``inv``) from the repository root with fake credentials (tests/conftest.py's run_inv)."""
+    return run_inv(*args, env={**FAKE_ENV, **(env or {})}, unset=CLEARED, timeout=timeout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_inv, write_inventory
+from conftest import run_aws_inv, write_inventory
 
 SECRET_KEY = "fake-secret-key-never-printed"
 CREDS = {"AWS_SECRET_ACCESS_KEY": SECRET_KEY, "COLUMNS": "400"}
@@ -19,7 +19,7 @@ def _inv(tmp_path, standin) -> str:
 
 
 def _run(*args: str):
-    proc = run_inv(*args, env=CREDS)
+    proc = run_aws_inv(*args, env=CREDS)
     assert SECRET_KEY not in proc.stdout + proc.stderr
     return proc
 
@@ -36,6 +36,7 @@ def test_ecs_deploy_ok_plan_and_rollback_exit_codes(tmp_path, standin, moto_aws,
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
     assert doc["meta"]["plan"] is True
+    assert doc["summary"]["changed"] is False  # a plan changes nothing
     messages = " ".join(r["message"] for r in doc["results"])
     assert "would container app: image registry.example/app:1.0.0 -> registry.example/app:5.0" in messages
     assert "add secrets" in messages and "DB_PASS" in messages and "value-never-printed" not in plan.stdout
@@ -45,6 +46,7 @@ def test_ecs_deploy_ok_plan_and_rollback_exit_codes(tmp_path, standin, moto_aws,
     ok = _run("aws.ecs-deploy", *base, "--image", "registry.example/app:5.0", "--ssm-path", f"/cli-{uid}/")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert f"runs {svc['family']}:2" in ok.stdout and "COMPLETED" in ok.stdout
+    assert "contacted AWS" in ok.stdout and "changed (1 change)" in ok.stdout  # the summary line
     assert "IN_PROGRESS" in ok.stderr  # the progress display
     assert "value-never-printed" not in ok.stdout + ok.stderr
 
@@ -91,9 +93,10 @@ def test_ecr_ensure_cli(tmp_path, standin, uid):
     inv = _inv(tmp_path, standin)
     first = _run("aws.ecr-ensure", f"cli/app-{uid}", "--lifecycle-keep", "7", "--inventory", inv)
     assert first.returncode == 0, first.stderr
-    assert "create repository" in first.stdout
+    assert "create repository" in first.stdout and "no changes" not in first.stdout
     again = _run("aws.ecr-ensure", f"cli/app-{uid}", "--lifecycle-keep", "7", "--inventory", inv, "--json")
     assert again.returncode == 0 and "unchanged" in json.loads(again.stdout)["results"][0]["message"]
+    assert json.loads(again.stdout)["summary"]["changed"] is False
 
 
 def test_msk_flow_cli(tmp_path, standin, moto_aws, uid):
@@ -136,3 +139,37 @@ def test_msk_flow_cli(tmp_path, standin, moto_aws, uid):
 
     unknown = _run("aws.msk-brokers", "--cluster", f"ghost-{uid}", "--inventory", inv)
     assert unknown.returncode == 3 and "not found" in unknown.stderr
+
+
+def test_check_diff_and_detailed_exitcode(tmp_path, standin, moto_aws, ecs_service, uid):
+    """The change contract on aws.*: --check --diff shows before/after, --detailed-exitcode says 1 while something
+    would change and 0 once a real run made it so."""
+    inv = _inv(tmp_path, standin)
+    repo = ["aws.ecr-ensure", f"diff/app-{uid}", "--lifecycle-keep", "9", "--inventory", inv]
+    check = _run(*repo, "--check", "--diff", "--detailed-exitcode")
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "+lifecycle: keep 9" in check.stdout and "check mode: 1 change would be made" in check.stdout
+    assert _run(*repo).returncode == 0
+    clean = _run(*repo, "--check", "--diff", "--detailed-exitcode", "--json")
+    assert clean.returncode == 0, clean.stdout
+    assert json.loads(clean.stdout)["summary"]["changed"] is False
+
+    svc = ecs_service(single_container=True)
+    deploy = _run("aws.ecs-deploy", "--inventory", inv, "--cluster", svc["cluster"], "--service", svc["service"],
+                  "--image", "registry.example/app:9.1", "--check", "--diff", "--detailed-exitcode", "--json")
+    assert deploy.returncode == 1, deploy.stdout + deploy.stderr
+    first = json.loads(deploy.stdout)["results"][0]
+    assert "-container app image: registry.example/app:1.0.0" in first["message"]
+    assert "+container app image: registry.example/app:9.1" in first["message"]
+    assert first["data"]["after"].endswith("image: registry.example/app:9.1")
+    # without --detailed-exitcode a check that finds changes still exits 0
+    plain = _run("aws.ecs-deploy", "--inventory", inv, "--cluster", svc["cluster"], "--service", svc["service"],
+                 "--image", "registry.example/app:9.1", "--check")
+    assert plain.returncode == 0 and "@@" not in plain.stdout, plain.stdout
+
+    cfg = ["aws.msk-config", "--name", f"dcfg-{uid}", "--kafka-version", "3.6.0", "--brokers", "2", "--inventory",
+           inv, "--set", "default.replication.factor=2", "--set", "min.insync.replicas=1"]
+    assert _run(*cfg, "--set", "auto.create.topics.enable=true").returncode == 0
+    change = _run(*cfg, "--set", "auto.create.topics.enable=false", "--check", "--diff", "--detailed-exitcode")
+    assert change.returncode == 1, change.stdout + change.stderr
+    assert "-auto.create.topics.enable=true" in change.stdout and "+auto.create.topics.enable=false" in change.stdout

@@ -13,7 +13,7 @@ import pytest
 
 from opskit.aws import ecs
 from opskit.aws.errors import BadInput, DeploymentFailed, DeploymentTimeout, NotFound
-from opskit.aws.poll import FakeClock
+from tests.fakes import FakeClock
 
 FAST = {"timeout": 30.0, "interval": 0.01}
 

@@ -15,7 +15,7 @@ import pytest
 
 from opskit.aws import msk
 from opskit.aws.errors import AwsApiError, BadInput, DeploymentFailed, DeploymentTimeout, NotFound
-from opskit.aws.poll import FakeClock
+from tests.fakes import FakeClock
 
 FAST = {"timeout": 30.0, "interval": 0.01}
 GOOD = {"auto.create.topics.enable": "true", "default.replication.factor": "3", "min.insync.replicas": "2"}

@@ -13,8 +13,8 @@ from opskit.aws import ecr, ssm
 from opskit.aws.errors import AwsConfigError, BadInput, NotFound
 from opskit.aws.poll import parse_duration
 from opskit.aws.session import Aws, AwsTarget
-from opskit.lab import procs
-from opskit.lab.moto import MotoServer
+from opskit_lab import procs
+from opskit_lab.moto import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def test_ecr_ensure_creates_then_is_idempotent(moto_aws, uid):
 
     assert ecr.ensure_repository(moto_aws, name, keep=10).changes == []
     changed = ecr.ensure_repository(moto_aws, name, keep=25)
-    assert changed.changes == [f"set lifecycle policy: keep the newest 25 images (was: keep 10)"]
+    assert changed.changes == ["set lifecycle policy: keep the newest 25 images (was: keep 10)"]
     policy = json.loads(client.get_lifecycle_policy(repositoryName=name)["lifecyclePolicyText"])
     assert policy["rules"][0]["selection"]["countNumber"] == 25
 

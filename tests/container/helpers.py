@@ -7,14 +7,14 @@ import io
 import json
 import os
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
 from typing import Any
 
-from opskit.lab.standin.launch import DATA_PATHS, control, get, run_argv
-from opskit.lab.wait import wait_for
+from opskit_lab.standin.launch import DATA_PATHS, control, get, run_argv
+from opskit_lab.wait import wait_for
+from tests.conftest import inv_argv
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ def make_broken_image(lab: Any, host: str, tag: str = "opskit-lab/broken:1") -> 
 
 def run_opskit(args: list[str], state_dir: str, **kw: Any) -> subprocess.Popen:
     env = {**os.environ, "OPSKIT_STATE_DIR": state_dir, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "opskit", *args], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen(inv_argv(*args, program="opskit"), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd="/", **kw)
 
 

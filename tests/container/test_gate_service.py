@@ -135,7 +135,7 @@ def test_zookeeper_four_letter_words(answers, ready, expect) -> None:
 
 def test_closed_port_is_not_ready() -> None:
     from opskit.container.gate import _service_verdict, probe_service
-    from opskit.lab.wait import free_port
+    from opskit_lab.wait import free_port
 
     port = free_port()
     node = Node(kind="kafka", host="here", listen_port=port)

@@ -43,7 +43,7 @@ def test_replace_nothing_to_change_changes_nothing(lab):
     report = replace(inv, "peer1.org1", Changes(), opts())
     assert _status(report, "peer1.org1") == "unchanged"
     assert report.meta["summary"].startswith("nothing to change")
-    assert report.exit_code == 0
+    assert report.exit_code == 0 and not report.changed
     after = inspect(lab, "peer1.org1")
     assert after["Id"] == before["Id"] and after["State"]["StartedAt"] == before["State"]["StartedAt"]
 
@@ -60,6 +60,7 @@ def test_replace_to_new_image_tag_keeps_ledger_and_back(lab):
     report = replace(inv, node, Changes(image="opskit-lab/standin:1.4.7"), opts())
     f = next(x for x in report.findings if x.node == node)
     assert f.data["status"] == "changed", f.message
+    assert f.changed and report.changed
     steps = [s["step"] for s in f.data["steps"]]
     assert steps == ["preflight", "backup", "rename", "stop", "create", "start", "gate", "cleanup"]
     assert f.data["backup_files"] and all(p.startswith(BACKUPS) for p in f.data["backup_files"])
@@ -129,7 +130,7 @@ def test_bad_input_unknown_node_and_missing_image(lab, state_dir):
 
 
 def test_disk_precheck_refuses_backup_that_does_not_fit(lab):
-    from opskit.lab import faults
+    from opskit_lab import faults
 
     inv = lab.inventory()
     node = "orderer3"
@@ -146,7 +147,7 @@ def test_disk_precheck_refuses_backup_that_does_not_fit(lab):
 
 
 def test_quorum_guard(lab):
-    from opskit.lab import faults
+    from opskit_lab import faults
 
     inv = lab.inventory()
     orderers = [n for n in inv.nodes.values() if n.kind.value == "orderer"]
@@ -166,7 +167,7 @@ def test_quorum_guard(lab):
 
 
 def test_unreachable_host_is_a_clear_error_and_changes_nothing(lab):
-    from opskit.lab import faults
+    from opskit_lab import faults
 
     inv = lab.inventory()
     node = "couchdb1.org3"

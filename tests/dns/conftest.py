@@ -4,16 +4,15 @@ and a temporary inventory whose orgs point at it."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from opskit.lab.bind import BindServer, ZoneSpec
+from opskit_lab.bind import BindServer, ZoneSpec
+from tests.conftest import run_inv
 
 REPO = Path(__file__).resolve().parents[2]
 ZONES = ("org1.example.com", "org2.example.com", "org3.example.com")
@@ -137,11 +136,10 @@ def clean_zones(bind: BindServer, inventory) -> None:
 
 def inv_cmd(*args: str, inventory: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """Run ``inv ARGS`` the way an operator does, from the repository root."""
-    env = {**os.environ, "COLUMNS": "250"}
+    env = {"COLUMNS": "250"}
     if inventory is not None:
         env["OPSKIT_INVENTORY"] = str(inventory)
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_inv(*args, env=env, timeout=timeout)
 
 
 def json_out(proc: subprocess.CompletedProcess[str]) -> dict:

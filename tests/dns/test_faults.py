@@ -9,8 +9,8 @@ import pytest
 from opskit.dns.errors import DnsAuthError, DnsServerError, DnsTimeoutUnverified
 from opskit.dns.keys import TsigKey, load_key, write_key
 from opskit.dns.zone import ZoneClient
-from opskit.lab.bind import BindServer, ZoneSpec
-from opskit.lab.wait import free_port, wait_for
+from opskit_lab.bind import BindServer, ZoneSpec
+from opskit_lab.wait import free_port, wait_for
 
 from .conftest import client, inv_cmd, inventory_yaml, secret_of
 

@@ -6,8 +6,8 @@ import subprocess
 
 from opskit.dns.zone import ZoneClient
 from opskit.inventory import load_inventory
-from opskit.lab import procs
-from opskit.lab.wait import free_port, wait_for
+from opskit_lab import procs
+from opskit_lab.wait import free_port, wait_for
 
 from .conftest import inv_cmd, inventory_yaml, json_out, secret_of
 

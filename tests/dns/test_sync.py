@@ -32,6 +32,10 @@ def test_sync_creates_every_record_then_plans_nothing(clean_zones, inventory, in
         {(f"{n}.org1.example.com", t) for n, t in EXPECTED["org1"]}
     assert [d["name"] for d in zones["org1"]["deletes"]] == ["seed.org1.example.com"]
     assert {o: client(inventory, o).soa()[0] for o in EXPECTED} == serials  # --plan changed nothing
+    assert json_out(plan)["summary"]["changed"] is False
+    detailed = inv_cmd("dns.sync", "--check", "--diff", "--detailed-exitcode", inventory=inventory_file)
+    assert detailed.returncode == 1 and "would create peer1.org1.example.com A" in detailed.stdout
+    assert "+A 10.0.0.22 (ttl" in detailed.stdout and "changes would be made" in detailed.stdout
 
     done = inv_cmd("dns.sync", "--json", inventory=inventory_file)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -39,6 +43,9 @@ def test_sync_creates_every_record_then_plans_nothing(clean_zones, inventory, in
         assert _zone(inventory, org) == want
         assert client(inventory, org).soa()[0] == serials[org] + 1  # exactly one UPDATE per zone
     assert "in one UPDATE" in done.stdout and "verified by AXFR" in done.stdout
+    doc = json_out(done)
+    assert doc["summary"]["changed"] is True
+    assert {r["host"] for r in doc["results"] if r["changed"]} == {"org1", "org2", "org3"}  # org3: the seed deleted
     # names resolve through ordinary queries too
     assert client(inventory, "org1").lookup("peer1")["A"].values == ("10.0.0.22",)
 
@@ -46,6 +53,8 @@ def test_sync_creates_every_record_then_plans_nothing(clean_zones, inventory, in
     doc = json_out(again)
     assert again.returncode == 0
     assert all(not (z["adds"] or z["changes"] or z["deletes"]) for z in doc["meta"]["zones"].values())
+    assert doc["summary"]["changed"] is False and not any(r["changed"] for r in doc["results"])
+    assert inv_cmd("dns.sync", "--check", "--detailed-exitcode", inventory=inventory_file).returncode == 0
     assert {o: client(inventory, o).soa()[0] for o in EXPECTED} == {o: s + 1 for o, s in serials.items()}
 
 

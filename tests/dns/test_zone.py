@@ -27,12 +27,14 @@ def test_card_command_as_written(bind, inventory, inventory_file) -> None:
     proc = inv_cmd("dns.add", "org1", "peer3", "10.0.0.5", inventory=inventory_file)
     assert proc.returncode == 0, proc.stderr
     assert "verified by query" in proc.stdout and "SOA serial" in proc.stdout
+    assert "changed 1 of 1 host" in " ".join(proc.stdout.split())  # the table's summary says the zone changed
     assert c.lookup("peer3")["A"].values == ("10.0.0.5",)
     serial, _ = c.soa()
     assert serial > before and f"SOA serial {serial}" in " ".join(proc.stdout.split())
     # again: idempotent, nothing changes
     again = inv_cmd("dns.add", "org1", "peer3", "10.0.0.5", "--json", inventory=inventory_file)
     assert again.returncode == 0 and json_out(again)["results"][0]["data"]["action"] == "unchanged"
+    assert json_out(again)["results"][0]["changed"] is False and json_out(again)["summary"]["changed"] is False
     assert c.soa()[0] == serial
     # a different address is refused, zone unchanged
     other = inv_cmd("dns.add", "org1", "peer3", "10.0.0.6", inventory=inventory_file)
@@ -129,8 +131,9 @@ def test_delete_and_show(inventory, inventory_file) -> None:
     res = inv_cmd("dns.delete", "org1", name, "2001:db8::4", inventory=inventory_file)
     assert res.returncode == 0, res.stderr
     assert set(c.lookup(name)) == {"A"}
-    res = inv_cmd("dns.delete", "org1", name, inventory=inventory_file)
+    res = inv_cmd("dns.delete", "org1", name, "--json", inventory=inventory_file)
     assert res.returncode == 0 and c.lookup(name) == {}
+    assert json_out(res)["summary"]["changed"] is True and json_out(res)["results"][0]["changed"] is True
     missing = inv_cmd("dns.show", "org1", name, inventory=inventory_file)
     assert missing.returncode == 1 and "has no A, AAAA or CNAME" in missing.stdout
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from opskit.health.basic import disk_findings
@@ -14,15 +12,14 @@ from opskit.inventory import select
 from opskit.health.facts import parse_facts
 from opskit.inventory import load_text
 from opskit.output.report import Severity
+from tests.conftest import run_inv
 from tests.sshfleet import fleet_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_readme_first_command_default_inventory_json():
-    env = {k: v for k, v in os.environ.items() if k != "OPSKIT_INVENTORY"}
-    res = subprocess.run([sys.executable, "-m", "invoke", "fleet.health", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60, env=env)
+    res = run_inv("fleet.health", "--json", unset=["OPSKIT_INVENTORY"])
     doc = json.loads(res.stdout)
     assert res.returncode == doc["summary"]["exit_code"] and res.returncode in (0, 1, 2)
     assert doc["task"] == "fleet.health" and doc["schema"] == 1
@@ -35,8 +32,7 @@ def test_readme_first_command_default_inventory_json():
     assert abs(disks[0]["data"]["used_bytes"] - int(df[2]) * 1024) < 512 * 1024**2
     assert any(r["check"] == "docker" for r in doc["results"])
     # the table form renders too and exits with the same code
-    res2 = subprocess.run([sys.executable, "-m", "invoke", "fleet.health"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env=env)
+    res2 = run_inv("fleet.health", unset=["OPSKIT_INVENTORY"])
     assert "localhost" in res2.stdout and res2.returncode == res.returncode
 
 
@@ -91,3 +87,5 @@ def test_health_over_ssh_with_unreachable_host(ssh_fleet, tmp_path):
     assert [r["host"] for r in unknown] == ["dead"]
     assert {r["host"] for r in doc["results"] if r["check"] == "disk"} == {"h1", "h2"}
     assert report.exit_code in (2, 3)
+    assert doc["summary"]["recap"]["dead"]["unreachable"] == 1 and doc["summary"]["changed"] is False
+    assert report.group_by_host and report.collapse_ok  # the table: problems first, one OK line per host

@@ -101,3 +101,15 @@ def test_garbage_metrics_is_a_clear_error(garbage):
         parse_healthz(200, garbage)
     with pytest.raises(NodeOutputError):
         parse_getinfo(garbage)
+
+
+def test_a_new_leader_that_has_not_counted_yet_is_a_warning_not_quorum_lost():
+    """Fabric's tracker sets consensus_etcdraft_active_nodes to 0 while there is no leader and a new leader updates it
+    only once its active set is stable (seen on real 2.5.12 orderers just after the leader left the channel)."""
+    views = [RaftView("o1", "ch", True, 3, 0), RaftView("o2", "ch", False, 3, 0), RaftView("o3", "ch", False, 3, 3)]
+    cluster = [x for x in raft_findings(views) if x.check == "raft.cluster"]
+    assert [(x.severity, x.node, x.data["active_nodes"]) for x in cluster] == [(Severity.WARNING, "o1", None)]
+    assert "not counted" in cluster[0].message
+    # a follower's 0 with a leader that has counted stays the leader's view
+    views = [RaftView("o1", "ch", True, 3, 3), RaftView("o2", "ch", False, 3, 0)]
+    assert [x for x in raft_findings(views) if x.check == "raft.cluster"] == []

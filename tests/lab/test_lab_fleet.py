@@ -12,8 +12,8 @@ import pytest
 
 from opskit.health.fabric_metrics import parse_metrics
 from opskit.inventory import load_inventory
-from opskit.lab import faults
-from opskit.lab.standin.launch import get
+from opskit_lab import faults
+from opskit_lab.standin.launch import get
 from opskit.ledger.remote import NodeLedger
 from opskit.remote import Engine
 

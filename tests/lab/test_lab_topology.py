@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from opskit.lab.lab import LabConfig, LabError
-from opskit.lab.topology import default_topology
+from opskit_lab.lab import LabConfig, LabError
+from opskit_lab.topology import default_topology
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 6, 10, 20])

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from opskit.lab import procs
-from opskit.lab.prometheus import PrometheusServer
-from opskit.lab.standin.launch import get, start_local
-from opskit.lab.wait import free_port, wait_for
+from opskit_lab import procs
+from opskit_lab.prometheus import PrometheusServer
+from opskit_lab.standin.launch import get, start_local
+from opskit_lab.wait import free_port, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs Debian's prometheus")
 

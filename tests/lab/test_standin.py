@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from opskit.lab import procs
-from opskit.lab.standin.launch import StandinSpec, get, ledger_dir, run_argv, start_local
-from opskit.lab.wait import free_port, wait_for
+from opskit_lab import procs
+from opskit_lab.standin.launch import StandinSpec, get, ledger_dir, run_argv, start_local
+from opskit_lab.wait import free_port, wait_for
 from opskit.ledger import blockfile
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "fabric-2.5" / "03_raft_network"
@@ -286,7 +286,7 @@ def test_run_argv_defaults() -> None:
     spec = StandinSpec("peer0.org1.example.com", "peer", org="org1")
     argv = run_argv(spec)
     assert argv[:3] == ["run", "-d", "--name"] and "--restart" in argv and argv[argv.index("--restart") + 1] == "no"
-    assert "opskit.lab=1" in argv and "opskit.node=peer0.org1.example.com" in argv
+    assert "opskit_lab=1" in argv and "opskit.node=peer0.org1.example.com" in argv
     assert "--log-opt" not in argv and argv[argv.index("--log-driver") + 1] == "json-file"
     for mount in ("/usr:/usr:ro", "/lib:/lib:ro", "/lib64:/lib64:ro", "peer0.org1.example.com-data:/var/hyperledger/production"):
         assert mount in argv
@@ -332,7 +332,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_standin_container_on_real_dockerd(dockerd: list[str]) -> None:
-    from opskit.lab.images import build_standin_image
+    from opskit_lab.images import build_standin_image
 
     t0 = time.monotonic()
     image_id = build_standin_image(dockerd)
@@ -362,7 +362,7 @@ def test_standin_container_on_real_dockerd(dockerd: list[str]) -> None:
         assert doc["ok"]
         return doc["height"]
 
-    from opskit.lab.standin.launch import control
+    from opskit_lab.standin.launch import control
     control(url, "advance", blocks=2)
     assert exec_height() == 45 == sample(get(url, "/metrics")[1], "ledger_blockchain_height", channel="mychannel")
 
@@ -387,3 +387,42 @@ def test_standin_container_on_real_dockerd(dockerd: list[str]) -> None:
     subprocess.run([*dockerd, *run_argv(spec)], check=True, capture_output=True)
     text = wait_for(lambda: get(url, "/metrics", timeout=1)[1], timeout=30, what="replacement /metrics")
     assert sample(text, "ledger_blockchain_height", channel="mychannel") == 45
+
+
+def _raw_http(port: int, version: str) -> bytes:
+    """Send ``GET / <version>`` to 127.0.0.1:port and read until the server closes (what fleet.probe sends)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(f"GET / {version}\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
+        out = b""
+        while chunk := s.recv(4096):
+            out += chunk
+    return out
+
+
+def test_listen_ports_close_plain_http_like_grpc_and_kafka(workdir: Path) -> None:
+    """A real gRPC, Kafka or ZooKeeper port closes a plain HTTP/1.0 request unanswered; the stand-ins do too (their
+    own protocol on those ports is HTTP/1.1), so fleet.probe sees a fresh stand-in lab as it sees real nodes."""
+    listen = free_port()
+    node = start_local(workdir, "peer9.org1", "peer", free_port(), args=["--heartbeat", "0", "--extra-port",
+                                                                          str(listen)])
+    kafka = start_local(workdir, "kafka9", "kafka", free_port(), args=["--heartbeat", "0"])
+    try:
+        assert _raw_http(listen, "HTTP/1.0") == b""
+        assert _raw_http(listen, "HTTP/1.1").startswith(b"HTTP/1.1 ")        # the stand-in's own protocol
+        ops = int(node.url.rsplit(":", 1)[1])
+        assert _raw_http(ops, "HTTP/1.0").startswith(b"HTTP/1.")             # operations: real HTTP
+        assert _raw_http(int(kafka.url.rsplit(":", 1)[1]), "HTTP/1.0") == b""
+    finally:
+        node.stop()
+        kafka.stop()
+
+
+def test_lab_containers_rotate_their_logs_unless_told_not_to() -> None:
+    from opskit_lab.lab import LAB_LOG_OPTS, Lab, LabConfig
+
+    for rotate, want in ((True, LAB_LOG_OPTS), (False, None)):
+        lab = Lab(LabConfig(name="rotchk", rotate_logs=rotate))
+        peer = next(n for n in lab.topology.nodes if n.kind == "peer")
+        assert lab.standin_spec(peer).log_opts == want

@@ -99,7 +99,7 @@ def update_envelope(current, modified, channel: str) -> bytes:
 
 
 def state(lab, node: str) -> dict:
-    from opskit.lab.standin.launch import get
+    from opskit_lab.standin.launch import get
 
     code, body = get(lab.operations_url(node), "/lab/state")
     assert code == 200, body
@@ -111,7 +111,7 @@ def orderer_states(lab) -> dict[str, dict]:
 
 
 def metrics(lab, node: str) -> str:
-    from opskit.lab.standin.launch import get
+    from opskit_lab.standin.launch import get
 
     code, body = get(lab.operations_url(node), "/metrics")
     assert code == 200
@@ -132,8 +132,8 @@ def ledger_dir(lab, node: str, channel: str) -> Path:
 
 
 def wait_answering(lab, names: list[str], timeout: float = 30) -> None:
-    from opskit.lab.standin.launch import get
-    from opskit.lab.wait import wait_for
+    from opskit_lab.standin.launch import get
+    from opskit_lab.wait import wait_for
 
     wait_for(lambda: all(get(lab.operations_url(n), "/healthz", timeout=1)[0] in (200, 503) for n in names),
              timeout=timeout, what=f"{', '.join(names)} to answer")
@@ -151,7 +151,7 @@ FIX = Path(__file__).resolve().parents[1] / "fixtures" / "fabric-2.5"
 def test_block_records_reencode_to_real_blocks() -> None:
     """What /lab/block answers (a record re-encoded as common.Block) is what a real orderer delivers, and a
     genesis block written by the seeding keeps its real header hash."""
-    from opskit.lab.standin.launch import NODE_PY
+    from opskit_lab.standin.launch import NODE_PY
     from opskit.ledger import blockfile
 
     seed = NODE_PY.parent / "seed"
@@ -173,8 +173,8 @@ def test_without_the_protobuf_libraries_the_standins_keep_working(tmp_path: Path
     cli's signconfigtx fails with a clear error."""
     import shutil
 
-    from opskit.lab.standin.launch import NODE_PY, get, start_local
-    from opskit.lab.wait import free_port
+    from opskit_lab.standin.launch import NODE_PY, get, start_local
+    from opskit_lab.wait import free_port
 
     python = "/usr/bin/python3"
     probe = subprocess.run([python, "-c", "import fabric_protos"], capture_output=True)
@@ -464,7 +464,7 @@ def test_kafka_to_raft_migration_through_the_cli(kafka_lab) -> None:
         assert not st["config"][ch]["halted"]
     text = metrics(lab, "orderer1")
     assert "consensus_etcdraft" not in text and sample(text, "participation_status", APP) == 3
-    from opskit.lab.standin.launch import get
+    from opskit_lab.standin.launch import get
 
     code, body = get(lab.operations_url("orderer1"), "/healthz")
     assert code == 503 and {c["component"] for c in json.loads(body)["failed_checks"]} == \

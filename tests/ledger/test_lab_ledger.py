@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,21 +20,21 @@ from ruamel.yaml import YAML
 from opskit.health.basic import host_paths
 from opskit.health.facts import collect
 from opskit.inventory import load_inventory, select
-from opskit.ledger.forecast import DAY, SampleStore, fleet_forecast
+from opskit.health.forecast import DAY, SampleStore, fleet_forecast
 from opskit.ledger.remote import NodeLedger, compare_targets, resolve_targets
-from opskit.lab import faults
-from opskit.lab.standin.launch import get
-from opskit.lab.wait import wait_for
+from opskit_lab import faults
+from opskit_lab.standin.launch import get
+from opskit_lab.wait import wait_for
 from opskit.remote.engine import Engine
 from opskit.remote.session import SshSession
+from tests.conftest import run_inv
 
 ROOT = Path(__file__).resolve().parents[2]
 CH = "mychannel"
 
 
-def _opskit(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "opskit", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=ROOT, env={**os.environ, **(env or {})})
+def _opskit(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, program="opskit", timeout=timeout, env=env)
 
 
 def _metric_height(lab, node: str, channel: str = CH) -> int:

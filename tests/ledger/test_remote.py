@@ -12,9 +12,10 @@ import pytest
 
 from opskit.inventory import load_text
 from opskit.ledger import blockfile as bf
-from opskit.ledger.remote import (LedgerReadError, NodeLedger, compare_targets, map_mount, reader_argv,
+from opskit.ledger.remote import (LedgerReadError, compare_targets, map_mount, reader_argv,
                                   resolve_targets)
 from opskit.remote.engine import Engine
+from tests.conftest import run_inv
 
 from .conftest import LEDGERS, getinfo
 
@@ -157,25 +158,21 @@ def test_map_mount_picks_the_longest_destination():
     assert map_mount(mounts, "/var/hyperledger/productionX") is None
 
 
-def _inv(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "invoke", *args], capture_output=True, text=True, cwd=cwd)
-
-
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_tasks_end_to_end(fleet):
     _, _, inv_path, _ = fleet
-    r = _inv("ledger.height", "orderer3", "--json", "--inventory", str(inv_path), cwd=REPO)
+    r = run_inv("ledger.height", "orderer3", "--json", "--inventory", str(inv_path))
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     assert {k: doc[k] for k in ("channel", "height", "currentBlockHash", "previousBlockHash")} == \
         {"channel": "mychannel", **getinfo("phase1_all_up")}
-    r = _inv("ledger.compare", "orderer3", "orderer1", "--inventory", str(inv_path), "--json", cwd=REPO)
+    r = run_inv("ledger.compare", "orderer3", "orderer1", "--inventory", str(inv_path), "--json")
     assert r.returncode == 1, r.stderr  # 8 blocks behind: warning (lag_warning_blocks 5)
     res = json.loads(r.stdout)["results"][0]
     assert res["data"]["relation"] == "a_prefix_of_b" and "strict prefix" in res["message"]
-    r = _inv("ledger.verify", str(LEDGERS / "peer0.org1_h43"), "--channel", "mychannel", "--json", cwd=REPO)
+    r = run_inv("ledger.verify", str(LEDGERS / "peer0.org1_h43"), "--channel", "mychannel", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["results"][0]["data"]["blocks"] == 43
 
 
@@ -187,7 +184,7 @@ def test_verify_task_exit_code_on_a_corrupted_copy(tmp_path):
     data = bytearray(p.read_bytes())
     data[500_000] ^= 0xFF
     p.write_bytes(bytes(data))
-    r = _inv("ledger.verify", str(d), "--json", cwd=REPO)
+    r = run_inv("ledger.verify", str(d), "--json")
     assert r.returncode == 2
     res = json.loads(r.stdout)["results"][0]
     assert res["severity"] == "critical" and res["data"]["first_broken"]["number"] == 9  # byte 500000 is in block 9

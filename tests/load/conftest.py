@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from opskit.lab import faults
-from opskit.lab.standin.launch import control, get
+from opskit_lab import faults
+from opskit_lab.standin.launch import control, get
 
 ORDERERS = ["orderer1", "orderer2", "orderer3", "orderer4"]
 

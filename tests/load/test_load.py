@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from opskit.inventory import load_inventory
-from opskit.lab.wait import wait_for
+from opskit_lab.wait import wait_for
 from opskit.load.tx import BudgetOptions, LoadOptions, plan_load, run_load
 from opskit.runlock import lock_path
+from tests.conftest import inv_argv
 
 from .conftest import ORDERERS, orderer_state, tx_mode
 
@@ -28,10 +29,6 @@ def _ordered(lab) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 def _by_node(report, check: str) -> dict:  # type: ignore[no-untyped-def]
     return {f.node: f for f in report.findings if f.check == check}
-
-
-def _inv_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "invoke", *args]
 
 
 def test_load_spreads_evenly_over_every_orderer_and_continues_across_runs(lab, lab_inv: Path) -> None:
@@ -116,13 +113,13 @@ def test_daily_budget_caps_the_transactions(lab, lab_inv: Path) -> None:
 def test_two_concurrent_runs_one_lock_holder_and_the_cron_wrapper(lab, lab_inv: Path, state_dir: Path,
                                                                   tmp_path: Path) -> None:
     env = {**os.environ, "OPSKIT_STATE_DIR": str(state_dir), "COLUMNS": "200"}
-    first = subprocess.Popen(_inv_cmd("load.tx", "-i", str(lab_inv), "--rate", "60/min", "--duration", "4s", "--json"),
+    first = subprocess.Popen(inv_argv("load.tx", "-i", str(lab_inv), "--rate", "60/min", "--duration", "4s", "--json"),
                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         path = lock_path(str(lab_inv), "load")
         wait_for(lambda: path.exists() and json.loads(path.read_text() or "{}").get("pid") == first.pid,
                  timeout=20, what="the first run to hold the load lock")
-        second = subprocess.run(_inv_cmd("load.tx", "-i", str(lab_inv), "--count", "1"), cwd=ROOT, env=env,
+        second = subprocess.run(inv_argv("load.tx", "-i", str(lab_inv), "--count", "1"), cwd=ROOT, env=env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 3
         assert f"(load) is locked by pid {first.pid} (load.tx)" in second.stderr
@@ -147,3 +144,25 @@ def test_two_concurrent_runs_one_lock_holder_and_the_cron_wrapper(lab, lab_inv: 
     assert res.returncode == 0, res.stderr
     record = json.loads((log_dir / "load.jsonl").read_text().splitlines()[-1])
     assert record["exit_code"] == 0 and record["summary"]["exit_code"] == 0, record
+
+
+def test_each_orderer_gets_its_own_tls_ca():
+    """Issue 14 defect 8: one --cafile for every orderer failed TLS for orderers of other orgs."""
+    from opskit.inventory.model import Inventory
+    from opskit.load.tx import plan_load
+
+    inv = Inventory.model_validate({
+        "hosts": {"vm1": {"address": "192.0.2.1"}, "vm2": {"address": "192.0.2.2"}},
+        "orgs": {"o1": {"domain": "o1.example.com", "msp_id": "O1MSP", "kind": "orderer"},
+                 "o2": {"domain": "o2.example.com", "msp_id": "O2MSP", "kind": "orderer"}},
+        "nodes": {"orderer1": {"kind": "orderer", "host": "vm1", "org": "o1", "listen_port": 7050,
+                               "tls_ca_file": "/crypto/o1/tlsca.pem"},
+                  "orderer2": {"kind": "orderer", "host": "vm2", "org": "o2", "listen_port": 7050,
+                               "tls_ca_file": "/crypto/o2/tlsca.pem"},
+                  "cli": {"kind": "cli", "host": "vm1"}},
+        "channels": {"mychannel": {"orderers": ["orderer1", "orderer2"]}},
+        "chaincode": {"name": "cc", "channel": "mychannel", "invoke_args": ["inc"], "query_args": ["get"]},
+    })
+    plan = plan_load(inv)
+    assert [o.tls_args for o in plan.orderers] == [["--tls", "--cafile", "/crypto/o1/tlsca.pem"],
+                                                   ["--tls", "--cafile", "/crypto/o2/tlsca.pem"]]

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from opskit.health.fabric_metrics import parse_getinfo
-from opskit.lab.standin.launch import NODE_PY, get, start_local
-from opskit.lab.wait import free_port
+from opskit_lab.standin.launch import NODE_PY, get, start_local
+from opskit_lab.wait import free_port
 from opskit.ledger import blockfile
 
 PEER_CLI = NODE_PY.with_name("peer_cli.py")

@@ -5,20 +5,19 @@ command lines run in the lab's tools container, whose stand-in orderers apply up
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
+from tests.conftest import run_inv
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def opskit(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "opskit", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "COLUMNS": "200", **(env or {})})
+def opskit(*args: str, env: dict | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, program="opskit", timeout=timeout, env={"COLUMNS": "200", **(env or {})})
 
 
 def configs_by_orderer(lab, channel: str) -> dict:
@@ -37,7 +36,7 @@ def configs_by_orderer(lab, channel: str) -> dict:
 
 
 def heights(lab, channel: str) -> dict[str, int]:
-    from opskit.lab.standin.launch import get
+    from opskit_lab.standin.launch import get
 
     out = {}
     for n in lab.topology.orderers:

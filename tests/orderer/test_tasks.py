@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 from opskit.orderer import config as C
 from opskit.orderer import update as U
 
-from .conftest import KAFKA_GENESIS, MIG, MYCHANNEL_KAFKA, ROOT, STEPS, UPD, load_json
+from tests.conftest import run_inv
+
+from .conftest import KAFKA_GENESIS, MIG, MYCHANNEL_KAFKA, STEPS, UPD, load_json
 
 
-def _inv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, env={**os.environ, "COLUMNS": "200"})
+def _inv(*args: str) -> subprocess.CompletedProcess[str]:
+    return run_inv(*args, env={"COLUMNS": "200"})
 
 
 def test_compute_update_task(tmp_path):

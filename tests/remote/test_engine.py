@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -40,13 +38,15 @@ def test_one_connection_per_host_reused(ssh_fleet):
 
 
 def test_host_deadline_bounds_a_hanging_command(ssh_fleet):
-    inv = fleet_inventory(ssh_fleet, ("h1", "h2"), host_timeout=1.5)
+    # the deadline leaves room for a connection on a loaded machine; the hang (60 s) is far beyond it, so a run that
+    # ends before the hang would is the deadline at work (not a timing measurement)
+    inv = fleet_inventory(ssh_fleet, ("h1", "h2"), host_timeout=4)
     started = time.monotonic()
     with Engine(inv) as engine:
         results = engine.run(inv.hosts.values(),
-                             lambda s: s.run(["sleep", "30"] if s.name == "h1" else ["echo", "fast"]).stdout)
+                             lambda s: s.run(["sleep", "60"] if s.name == "h1" else ["echo", "fast"]).stdout)
     by = {r.host: r for r in results}
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 45
     assert by["h2"].status is HostStatus.OK and by["h2"].value.strip() == "fast"
     assert by["h1"].status in (HostStatus.FAILED, HostStatus.UNREACHABLE)
     assert "deadline" in by["h1"].error
@@ -148,3 +148,31 @@ def test_stdin_is_passed_quickly_over_ssh(ssh_fleet):
         res = engine.run(inv.hosts.values(), lambda s: s.run(["wc", "-c"], stdin=data).stdout.strip())
     assert res[0].value == str(len(data)), res[0].error
     assert time.monotonic() - started < 5
+
+
+def test_map_hosts_runs_at_most_the_inventorys_workers_at_once():
+    """The bounded pool that the container planner, the health gate and the migration's reads share: with
+    ``workers: 2`` a third call never starts while two are running (each of the first calls waits up to 1 s for a
+    third to join; it joins at once if the pool ignores ``workers``)."""
+    import threading
+
+    from opskit.remote.engine import map_hosts
+
+    inv = load_text("version: 2\nname: w\ndefaults:\n  workers: 2\nhosts:\n"
+                    + "".join(f"  vm{i}:\n    address: 127.0.0.{i}\n" for i in range(1, 7)), "w.yaml")
+    lock, crowd = threading.Lock(), threading.Event()
+    state = {"active": 0, "most": 0}
+
+    def fn(host: str) -> str:
+        with lock:
+            state["active"] += 1
+            state["most"] = max(state["most"], state["active"])
+            if state["active"] > 2:
+                crowd.set()
+        crowd.wait(timeout=1.0)
+        with lock:
+            state["active"] -= 1
+        return host.upper()
+
+    assert map_hosts(inv, list(inv.hosts), fn) == [f"VM{i}" for i in range(1, 7)]   # input order kept
+    assert state["most"] == 2 and not crowd.is_set()

@@ -22,8 +22,8 @@ import pytest
 
 from opskit.container.gate import GateOptions
 from opskit.container.recreate import Progress, Recreator, RecreateOptions
-from opskit.lab import faults, procs
-from opskit.lab.wait import wait_for
+from opskit_lab import faults, procs
+from opskit_lab.wait import wait_for
 from opskit.output.report import HostStatus
 from opskit.rollout.logrotate import logging_change
 from tests.container.helpers import inspect, prefix_intact, snapshot
