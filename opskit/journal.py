@@ -11,13 +11,21 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opskit import secrets
+from opskit.errors import HostUnreachable
 from opskit.runlock import state_dir
+
+
+T = TypeVar("T")
+
+#: ``boundary(step, phase)``: called once the journal holds the step's "begin" (before the step runs) and its
+#: "done" (after it finished): where crash tests kill a run, and where a run may stop between two steps
+Boundary = Callable[[str, str], None]
 
 
 @dataclass
@@ -62,6 +70,38 @@ class Journal:
 
     def note(self, step: str, **data: Any) -> None:
         self._append(Event(step, "note", data=data))
+
+    def run_step(self, step: str, fn: Callable[[], T], *, data: dict[str, Any] | None = None,
+                 result: Callable[[T], dict[str, Any]] | None = None, boundary: Boundary | None = None) -> tuple[T, float]:
+        """Run one step of a journaled operation; returns ``fn()``'s value and the seconds it took.
+
+        ``begin`` (with ``data``) is on disk before ``fn`` runs and ``done`` (with ``result(value)`` and the
+        seconds) after it returned, so a re-run knows exactly what finished. How a step that did not finish is
+        recorded decides what that re-run does: an error raised by the step is ``failed``; a Ctrl-C or a host that
+        stopped answering leaves the step begun (with a note saying which), because whether it took effect is
+        unknown, and the re-run looks at the host before going on. The one runner of the container rollouts and of
+        the Kafka-to-Raft migration.
+        """
+        self.begin(step, **(data or {}))
+        if boundary is not None:
+            boundary(step, "begin")
+        started = time.monotonic()
+        try:
+            value = fn()
+        except KeyboardInterrupt:
+            self.note(step, interrupted=True)
+            raise
+        except HostUnreachable as exc:
+            self.note(step, unanswered=str(exc))
+            raise
+        except BaseException as exc:
+            self.failed(step, error=str(exc))
+            raise
+        seconds = round(time.monotonic() - started, 2)
+        self.done(step, **{**(result(value) if result is not None else {}), "seconds": seconds})
+        if boundary is not None:
+            boundary(step, "done")
+        return value, seconds
 
     def events(self) -> Iterator[Event]:
         if not self.path.exists():

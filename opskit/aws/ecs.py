@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opskit.aws.errors import AwsApiError, BadInput, DeploymentFailed, DeploymentTimeout, NotFound
-from opskit.aws.poll import ProgressFn, fmt_duration
+from opskit.change.progress import ProgressFn, fmt_duration
 from opskit.wait import Poller
 from opskit.aws.session import Aws, api_errors
 from opskit.aws.ssm import SecretRef, normalize_path, secrets_under

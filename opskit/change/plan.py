@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opskit.change.progress import ProgressFn
 from opskit.errors import OpskitError
 from opskit.output.report import Finding, Severity
 
@@ -123,7 +124,7 @@ class Outcome:
         return out
 
 
-def execute(op: Operation, *, check: bool = False, progress: Callable[[str], None] | None = None,
+def execute(op: Operation, *, check: bool = False, progress: ProgressFn | None = None,
             confirm: Callable[[Plan], bool] | None = None) -> Outcome:
     """Plan ``op``; unless ``check`` (or nothing to do), apply the plan and verify it.
 

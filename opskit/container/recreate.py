@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import Any
 
 from opskit.container import compose as compose_mod
 from opskit.container import datacopy
@@ -40,6 +39,7 @@ from opskit.container.gate import GateOptions, as_served, baseline_heights, wait
 from opskit.container.plan import QuorumError, batches, check_batch, groups
 from opskit.errors import OpskitError
 from opskit.inventory.model import Inventory, Node, NodeKind
+from opskit.change.progress import ProgressFn, silent
 from opskit.journal import Journal
 from opskit.output.report import Finding, HostOutcome, HostStatus, Report, Severity
 from opskit.remote.engine import Engine, EngineOptions, map_hosts
@@ -174,28 +174,11 @@ def settings_before_after(changes: list[dict[str, Any]]) -> dict[str, str]:
     return {"before": text("current"), "after": text("desired")}
 
 
-class Progress:
-    """Progress lines on a terminal (stderr), silent otherwise unless forced."""
-
-    def __init__(self, stream: IO[str] | None = None, enabled: bool | None = None) -> None:
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self._lock = threading.Lock()
-        self._t0 = time.monotonic()
-
-    def __call__(self, node: str, message: str) -> None:
-        if not self.enabled:
-            return
-        with self._lock:
-            self.stream.write(f"[{time.monotonic() - self._t0:7.1f}s] {node}: {message}\n")
-            self.stream.flush()
-
-
 class Recreator:
     """Plans and applies container changes for one operation over one inventory."""
 
     def __init__(self, inv: Inventory, operation: str, change_fn: ChangeFn, options: RecreateOptions | None = None,
-                 *, engine_options: EngineOptions | None = None, progress: Progress | None = None,
+                 *, engine_options: EngineOptions | None = None, progress: ProgressFn | None = None,
                  journal: Journal | None = None) -> None:
         self.inv = inv
         self.operation = operation
@@ -206,7 +189,7 @@ class Recreator:
             # the per-host deadline: a host silent this long (even mid-command) is unreachable
             eo.liveness = eo.host_timeout
         self.engine = Engine(inv, eo)
-        self.progress = progress or Progress(enabled=False)
+        self.progress: ProgressFn = progress or silent
         self.journal = journal or Journal.for_operation(inv.name, operation)
         self._hosts: dict[str, DockerHost] = {}
         self._hosts_lock = threading.Lock()
@@ -234,24 +217,14 @@ class Recreator:
             # re-run finds (it resumes this node first, from what is on the host) and start nothing new
             self.journal.begin(f"{node.name}/interrupted", before=step)
             raise StopAtBoundary(step)
-        self.journal.begin(key, **data)
-        self.progress(node.name, f"{step} ...")
         t0 = time.monotonic()
         try:
-            value = fn()
+            value, seconds = self.journal.run_step(key, fn, data=data, boundary=lambda _key, phase: self.progress(
+                f"{node.name}: {step} ...") if phase == "begin" else None)
         except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            if isinstance(exc, HostTrouble):
-                # the host stopped answering: whether the step took effect is unknown, so it stays in flight
-                # (begun, not finished) and the journal is kept for the re-run
-                self.journal.note(key, unanswered=str(exc))
-            else:
-                self.journal.failed(key, error=str(exc))
             out.steps.append({"step": step, "ok": False, "seconds": round(time.monotonic() - t0, 2), "error": str(exc)})
             raise
-        self.journal.done(key)
-        out.steps.append({"step": step, "ok": True, "seconds": round(time.monotonic() - t0, 2)})
+        out.steps.append({"step": step, "ok": True, "seconds": seconds})
         return value
 
     # -- planning (real reads, no change) -----------------------------------------------------------------------
@@ -351,7 +324,7 @@ class Recreator:
         previous = self.journal.in_flight()
         if previous:
             report.meta["resumed_in_flight"] = previous
-            self.progress("run", f"resuming: steps in flight in the journal: {', '.join(previous)}")
+            self.progress(f"resuming: steps in flight in the journal: {', '.join(previous)}")
         # nodes the journal shows half-done come first, whatever the selection
         flight_nodes = {s.split("/", 1)[0] for s in previous}
         extra = [self.inv.nodes[n] for n in flight_nodes if n in self.inv.nodes and n not in {x.name for x in nodes}]
@@ -419,7 +392,7 @@ class Recreator:
                                                                 plan=p.describe())
                         failed = True
                         continue
-                self.progress("run", f"batch {i + 1}/{len(plan_batches)}: {', '.join(p.node.name for p in b)}")
+                self.progress(f"batch {i + 1}/{len(plan_batches)}: {', '.join(p.node.name for p in b)}")
                 with ThreadPoolExecutor(max_workers=len(b)) as pool:
                     futures = [pool.submit(self.apply, p) for p in b]
                     try:
@@ -433,7 +406,7 @@ class Recreator:
                     except KeyboardInterrupt:
                         # the workers finish the step they are in and start no other (see _step); wait for them
                         self.stop_requested.set()
-                        self.progress("run", "interrupted: finishing the steps in progress, starting no new one")
+                        self.progress("interrupted: finishing the steps in progress, starting no new one")
                         for fut in futures:
                             try:
                                 fut.result()
@@ -532,7 +505,7 @@ class Recreator:
                 self._step(node, "rename", out, lambda: dh.docker("rename", name, old_name, timeout=READ_TIMEOUT),
                            old_id=p.source.id)
             else:
-                self.progress(node.name, f"resuming at {p.resume_from} (found {old_name})")
+                self.progress(f"{node.name}: resuming at {p.resume_from} (found {old_name})")
                 out.message = f"resumed an interrupted change at step {p.resume_from}; "
                 out.heights_before = self._journal_heights(node)
             if p.resume_from in (None, "stop"):
@@ -750,7 +723,7 @@ class Recreator:
         node, dh = p.node, self.host(p.node.host)
         name, failed_name = node.container_name, node.container_name + FAILED_SUFFIX
         out.status = "failed"
-        self.progress(node.name, f"{stage} failed ({exc}); rolling back")
+        self.progress(f"{node.name}: {stage} failed ({exc}); rolling back")
 
         def undo() -> None:
             cur = dh.inspect(name)

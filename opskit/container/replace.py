@@ -10,7 +10,7 @@ from opskit.errors import SelectorError
 from opskit.inventory.model import Inventory, Node
 from opskit.output.report import Report
 from opskit.remote.engine import EngineOptions
-from opskit.container.recreate import Progress
+from opskit.change.progress import ProgressFn
 
 
 def replace_change(changes: Changes):  # type: ignore[no-untyped-def]
@@ -22,7 +22,7 @@ def replace_change(changes: Changes):  # type: ignore[no-untyped-def]
 
 
 def replace(inv: Inventory, node_name: str, changes: Changes, options: RecreateOptions,
-            engine_options: EngineOptions | None = None, progress: Progress | None = None) -> Report:
+            engine_options: EngineOptions | None = None, progress: ProgressFn | None = None) -> Report:
     if node_name not in inv.nodes:
         raise SelectorError(f"unknown node {node_name!r} (nodes: {', '.join(sorted(inv.nodes))})")
     node = inv.nodes[node_name]

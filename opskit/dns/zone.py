@@ -41,9 +41,8 @@ from opskit.dns.errors import (
     DnsVerifyError,
 )
 from opskit.dns.keys import TsigKey, load_key, resolve_key_path
+from opskit.change.progress import ProgressFn
 from opskit.wait import Poller
-
-ProgressFn = Callable[[str, str], None]
 
 #: dnspython builds UPDATE messages up to this wire size; beyond it a plan is split (see plan.py).
 MAX_MESSAGE = 60000
@@ -177,7 +176,7 @@ class ZoneClient:
 
     ``timeout`` bounds every exchange; after an UPDATE gets no answer, opskit polls the
     server by query for up to ``verify_grace`` seconds to tell whether the change landed.
-    ``progress(event, message)`` (optional) hears about slow steps ("timeout").
+    ``progress(line)`` (optional, :mod:`opskit.change.progress`) hears about slow steps (an UPDATE that timed out).
     """
 
     def __init__(self, org: str, zone: str, server: str, port: int, key: TsigKey, *,
@@ -431,7 +430,7 @@ class ZoneClient:
     def _after_timeout(self, what: str, landed: Callable[[], bool] | None) -> tuple[int, str | None]:
         msg = (f"{self.org}: DNS server {self.where} did not answer {what} within {self.timeout:g}s")
         if self.progress:
-            self.progress("timeout", msg + "; checking by query whether the change landed")
+            self.progress(msg + "; checking by query whether the change landed")
         if landed is None:
             raise DnsTimeoutUnverified(msg + "; the change may or may not have been applied")
         answered = False

@@ -29,12 +29,12 @@ maintenance; once a channel has left maintenance on etcdraft it refuses (the poi
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from opskit.change.progress import ProgressFn
 from opskit.wait import Poller
 from opskit.container.datacopy import BackupFile, backup, data_kib, free_kib, restore
 from opskit.container.docker import DockerHost
@@ -108,7 +108,7 @@ class Migration:
     """One migration (or status/abort) over one inventory. Cheap to build; opens connections on first use."""
 
     def __init__(self, inv: Inventory, opts: MigrateOptions | None = None, *,
-                 engine_options: EngineOptions | None = None, progress: Callable[[str], None] | None = None,
+                 engine_options: EngineOptions | None = None, progress: ProgressFn | None = None,
                  journal: Journal | None = None, on_step: StepHook | None = None) -> None:
         self.inv = inv
         self.opts = opts or MigrateOptions()
@@ -198,23 +198,14 @@ class Migration:
         return out
 
     def _step(self, name: str, fn: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
-        self.journal.begin(name)
-        self._boundary(name, "begin")
-        self.say(f"{name} ...")
-        started = time.monotonic()
-        try:
-            data = fn() or {}
-        except KeyboardInterrupt:
-            self.journal.note(name, interrupted=True)
-            raise
-        except BaseException as exc:
-            self.journal.failed(name, error=str(exc))
-            raise
-        data["seconds"] = round(time.monotonic() - started, 2)
-        self.journal.done(name, **data)
-        self._boundary(name, "done")
-        self.say(f"{name}: done ({data['seconds']}s)")
-        return data
+        def boundary(step: str, phase: str) -> None:
+            self._boundary(step, phase)
+            if phase == "begin":
+                self.say(f"{step} ...")
+
+        data, seconds = self.journal.run_step(name, lambda: fn() or {}, result=dict, boundary=boundary)
+        self.say(f"{name}: done ({seconds}s)")
+        return {**data, "seconds": seconds}
 
     def _boundary(self, step: str, phase: str) -> None:
         for hook in ([self.on_step] if self.on_step else []) + list(_STEP_HOOKS):

@@ -29,6 +29,7 @@ from typing import Any
 
 from fabric_protos.common import common_pb2, configtx_pb2
 
+from opskit.change.progress import ProgressFn
 from opskit.wait import Poller
 from opskit.errors import CommandTimeout, InventoryError, OpskitError, SelectorError
 from opskit.inventory.model import Inventory, Node, NodeKind
@@ -351,7 +352,7 @@ class ChannelAdmin:
     """
 
     def __init__(self, inv: Inventory, session_for: Callable[[str], BaseSession], *, cli: str | None = None,
-                 progress: Callable[[str], None] | None = None) -> None:
+                 progress: ProgressFn | None = None) -> None:
         self.inv = inv
         self.node = tools_node(inv, cli)
         host = inv.hosts[self.node.host]

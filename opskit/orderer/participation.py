@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opskit.change.progress import ProgressFn, silent
+from opskit.change import Change, Plan
 from opskit.wait import Poller
 from opskit.errors import OpskitError
 from opskit.inventory.model import Inventory, Node, NodeKind
@@ -218,7 +220,7 @@ def read_block_file(path: str, channel: str) -> bytes:
 
 
 def wait_caught_up(part: Participation, target: AdminEndpoint, others: list[AdminEndpoint], channel: str,
-                   timeout: float, progress: Callable[[str], None] = lambda _m: None) -> tuple[ChannelInfo, int, float]:
+                   timeout: float, progress: ProgressFn = silent) -> tuple[ChannelInfo, int, float]:
     """Poll the participation API until ``target``'s height on ``channel`` reaches the highest of ``others``
     and its status is active; returns (its info, the others' height, seconds waited)."""
     t0 = time.monotonic()
@@ -242,3 +244,154 @@ def wait_caught_up(part: Participation, target: AdminEndpoint, others: list[Admi
 
     return Poller[tuple[ChannelInfo, int, float]](timeout, 0.2, backoff=2.0, max_interval=2.0).run(
         look, lambda _w: ParticipationError(f"{channel}: {target.node} has not caught up within {timeout:g}s: {last}"))
+
+
+# ------------------------------------------------------------------------------ join / leave on the change contract
+
+def participation_target(inv: Inventory, channel: str, orderer: str) -> tuple[AdminEndpoint, list[AdminEndpoint]]:
+    """(``orderer``'s admin endpoint, those of the channel's other orderers that have one); checked against the
+    inventory before any host is contacted (an unknown channel or an orderer without an admin port is exit 3)."""
+    from opskit.errors import SelectorError
+    from opskit.orderer.online import channel_orderers
+
+    if channel not in inv.channels:
+        raise SelectorError(f"unknown channel {channel!r} (channels: {', '.join(sorted(inv.channels)) or 'none'})")
+    ep = require_admin(inv, orderer)
+    others = [admin_endpoint(inv, inv.nodes[r.node]) for r in channel_orderers(inv, channel) if r.node != orderer]
+    return ep, [o for o in others if o is not None]
+
+
+@dataclass
+class _Membership:
+    """What a join/leave plan read: the endpoints, and for a join the config block it will join with."""
+
+    target: AdminEndpoint
+    others: list[AdminEndpoint]
+    block: bytes | None = None
+
+
+class _MembershipChange:
+    """The reads both directions share: the target's listing and the channel's other orderers'."""
+
+    operation = "participation"
+
+    def __init__(self, part: Participation, channel: str, orderer: str, *,
+                 progress: ProgressFn = silent) -> None:
+        self.part = part
+        self.inv = part.inv
+        self.channel = channel
+        self.orderer = orderer
+        self.progress = progress
+        self.target, self.others = participation_target(self.inv, channel, orderer)
+
+    def _listing(self) -> dict[str, OrdererChannels]:
+        listing = self.part.read([self.target, *self.others], self.channel)
+        if listing[self.target.node].error:
+            raise ParticipationError(f"{self.orderer}: {listing[self.target.node].error}")
+        return listing
+
+
+class ChannelJoin(_MembershipChange):
+    """``orderer.join``: the orderer joins ``channel`` with ``block`` (bytes of a checked block file) or, by
+    default, with the latest config block fetched from another orderer of the channel; applied means joined and
+    caught up with the others' height within ``timeout``."""
+
+    def __init__(self, part: Participation, channel: str, orderer: str, *, block: bytes | None = None,
+                 block_source: str | None = None, timeout: float = 120.0,
+                 progress: ProgressFn = silent) -> None:
+        super().__init__(part, channel, orderer, progress=progress)
+        self.block = block
+        self.block_source = block_source
+        self.timeout = timeout
+
+    def plan(self) -> Plan:
+        from opskit.orderer.config import parse_config_bytes
+
+        listing = self._listing()
+        plan = Plan(self.operation)
+        have = listing[self.target.node].channels.get(self.channel)
+        if have is not None:
+            plan.notes.append(f"{self.channel}: {self.orderer} has already joined ({have.status}, "
+                              f"{have.consensus_relation}, height {have.height}): nothing to do")
+            return plan
+        holders = [o.node for o in self.others if self.channel in listing[o.node].channels]
+        best = max((listing[h].channels[self.channel].height for h in holders), default=0)
+        if self.block is not None:
+            data, source = self.block, self.block_source or "the given block"
+        elif not holders:
+            raise OpskitError(f"{self.channel}: no other orderer holds the channel to fetch its config block from; "
+                              "give --block FILE")
+        else:
+            self.progress(f"fetching the latest config block of {self.channel} from {holders[0]}")
+            src_node, data = self.part.fetch_config_block(self.channel, holders)
+            source = f"the latest config block fetched from {src_node}"
+        number = parse_config_bytes(data, source).block_number
+        plan.state = _Membership(self.target, self.others, data)
+        plan.changes.append(Change(
+            "join", f"{self.channel}: join {self.orderer} with {source} (block {number}); the others are at height "
+                    f"{best}",
+            before=f"{self.channel}: not joined", after=f"{self.channel}: joined with block {number} (the others at "
+                                                         f"height {best})",
+            host=self.target.host, node=self.orderer,
+            data={"channel": self.channel, "block": number, "others_height": best}))
+        return plan
+
+    def apply(self, plan: Plan) -> None:
+        state: _Membership = plan.state
+        change = plan.changes[0]
+        self.progress(change.describe())
+        assert state.block is not None
+        self.part.join(self.target, self.channel, state.block)
+        info, others_height, secs = wait_caught_up(self.part, self.target, self.others, self.channel, self.timeout,
+                                                   progress=self.progress)
+        change.data.update(info.to_dict(), others_height=others_height, seconds=round(secs, 2))
+        plan.notes.append(f"{self.channel}: {self.orderer} joined (block {change.data['block']}); height "
+                          f"{info.height} ({info.status}, {info.consensus_relation}) reached the others' "
+                          f"{others_height} in {secs:.1f}s")
+
+    def verify(self, plan: Plan) -> None:
+        """Nothing more to read: :meth:`apply` returns only once the orderer is active at the others' height."""
+
+
+class ChannelLeave(_MembershipChange):
+    """``orderer.leave``: remove ``channel`` from the orderer, refused (before anything changes) when a consenter
+    leaving would put the channel's active consenters below quorum."""
+
+    def plan(self) -> Plan:
+        from opskit.errors import InventoryError
+
+        listing = self._listing()
+        plan = Plan(self.operation)
+        have = listing[self.target.node].channels.get(self.channel)
+        if have is None:
+            plan.notes.append(f"{self.channel}: {self.orderer} does not hold the channel: nothing to do")
+            return plan
+        holders = [self.target.node] + [o.node for o in self.others if self.channel in listing[o.node].channels]
+        try:
+            consenters, source = self.part.consenters(self.channel, holders), "channel config"
+        except InventoryError:   # no orderer admin MSP to fetch the config with
+            consenters, source = inventory_consenters(self.inv, self.channel, listing), "inventory"
+        lc = leave_check(self.inv, self.channel, self.orderer, listing, consenters)
+        if have.consensus_relation == "consenter" and not lc.ok:
+            raise QuorumRefused(f"{self.channel}: refusing to remove it from {self.orderer}: {lc.describe()}; "
+                                "nothing changed")
+        plan.state = _Membership(self.target, self.others)
+        plan.changes.append(Change(
+            "leave", f"{self.channel}: remove from {self.orderer} ({have.status}, {have.consensus_relation}, height "
+                     f"{have.height}); {lc.describe()}",
+            before=f"{self.channel}: {have.status}, {have.consensus_relation}, height {have.height}",
+            after=f"{self.channel}: not held", host=self.target.host, node=self.orderer,
+            data={**have.to_dict(), "consenters": lc.consenters, "consenters_from": source,
+                  "active_after": lc.active_after, "quorum": lc.needed}))
+        return plan
+
+    def apply(self, plan: Plan) -> None:
+        self.progress(plan.changes[0].describe())
+        self.part.remove(self.target, self.channel)
+
+    def verify(self, plan: Plan) -> None:
+        """The orderer's own listing must no longer hold the channel (osnadmin exits 0 whatever happened)."""
+        after = self.part.read([self.target], self.channel)[self.target.node]
+        if after.error or self.channel in after.channels:
+            raise ParticipationError(f"{self.channel}: {self.orderer} still lists the channel after osnadmin channel "
+                                     f"remove: {after.error or after.channels[self.channel]}")

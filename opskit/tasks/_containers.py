@@ -43,7 +43,7 @@ def options(backup=None, backup_dir=None, keep_old=False, max_lag=2, gate_timeou
 
 
 def progress(enabled: bool, as_json: bool):  # type: ignore[no-untyped-def]
-    from opskit.container.recreate import Progress
+    from opskit.change.progress import Progress
 
     return Progress(enabled=True if enabled else None)
 

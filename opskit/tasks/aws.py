@@ -63,9 +63,9 @@ def _end(report: Any, json_: bool, plan: bool, pending: bool, diff: bool, detail
 
 
 def _progress(title: str) -> Any:
-    from opskit.aws.poll import Progress
+    from opskit.change.progress import Progress
 
-    return Progress(title)
+    return Progress(title, enabled=True, spinner=True)
 
 
 # =========================================================================== ECR
@@ -100,7 +100,7 @@ def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_ke
 
 # =========================================================================== ECS
 def _rollout_finding(report: Any, result: Any, image: str | None = None, changes: dict[str, Any] | None = None) -> None:
-    from opskit.aws.poll import fmt_duration
+    from opskit.change.progress import fmt_duration
 
     if result.noop:
         _add(report, "ecs.deploy", 0, f"service {result.service} already runs {result.task_definition}: unchanged",

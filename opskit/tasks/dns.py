@@ -74,8 +74,8 @@ class _SelectTask(_OptionalTailTask):
     optional_positional = ("selector",)
 
 
-def _progress(event: str, message: str) -> None:
-    print(f"opskit: {message}", file=sys.stderr, flush=True)
+def _progress(line: str) -> None:
+    print(f"opskit: {line}", file=sys.stderr, flush=True)
 
 
 def _client(inv: Any, org: str, timeout: Any) -> Any:

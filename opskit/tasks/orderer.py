@@ -172,52 +172,23 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
 
     Offline (--config-block FILE --output FILE) it writes the unsigned update for review instead.
     """
-    from opskit.errors import OpskitError
-    from opskit.orderer.config import (
-        clone,
-        diff_configs,
-        duration_ns,
-        get_batch_size,
-        get_batch_timeout,
-        load_config_file,
-        render_update,
-        set_batch_size,
-        set_batch_timeout,
-    )
-    from opskit.orderer.update import NoDifferences, compute_update as compute, write_update
+    from opskit.orderer.batch import BatchSettings, BatchUpdate
     from opskit.output.report import Finding, Report, Severity
 
-    report = Report("orderer.set-batch")
     with runner.task_errors():
-        if timeout is None and max_message_count is None and absolute_max_bytes is None and preferred_max_bytes is None:
-            raise OpskitError("nothing to change: give --timeout and/or --max-message-count, --absolute-max-bytes, "
-                              "--preferred-max-bytes")
-        if timeout is not None and duration_ns(timeout) <= 0:  # checked before anything is contacted
-            raise OpskitError(f"--timeout must be positive, got {timeout!r}")
-        sizes = {}
-        for k, v in (("max_message_count", max_message_count), ("absolute_max_bytes", absolute_max_bytes),
-                     ("preferred_max_bytes", preferred_max_bytes)):
-            if v is None:
-                continue
-            try:
-                sizes[k] = int(v)
-            except ValueError:
-                raise OpskitError(f"--{k.replace('_', '-')} must be a whole number, got {v!r}") from None
-
-        def changed(cfg):
-            new = clone(cfg)
-            if timeout is not None:
-                set_batch_timeout(new, timeout)
-            if sizes:
-                set_batch_size(new, **sizes)
-            return new
-
+        settings = BatchSettings.from_cli(timeout, max_message_count=max_message_count,
+                                          absolute_max_bytes=absolute_max_bytes,
+                                          preferred_max_bytes=preferred_max_bytes)
         if config_block:
+            from opskit.orderer.config import diff_configs, load_config_file, render_update
+            from opskit.orderer.update import compute_update as compute, write_update
+
+            report = Report("orderer.set-batch")
             loaded = load_config_file(config_block)
             ch = _channel_of(loaded, channel)
             if not plan:
                 _require(output, "--output")
-            new = changed(loaded.config)
+            new = settings.applied_to(loaded.config)
             cu = compute(loaded.config, new, ch)
             changes = diff_configs(loaded.config, new)
             files = [] if plan else [str(p) for p in write_update(output, cu, ch)]
@@ -226,76 +197,18 @@ def set_batch(c, channel, config_block=None, output=None, timeout=None, max_mess
                                data={"files": files, "update": render_update(cu)}))
             for x in changes:
                 report.add(Finding("change", Severity.OK, x.describe(), node=ch))
-        else:
-            from opskit.orderer.online import ChannelAdmin
-            from opskit.remote import Engine
-            from opskit.runlock import fleet_lock
+            runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+            return
+        inv = runner.inventory(inventory)
 
-            inv = runner.inventory(inventory)
-            report.inventory = inv.source
-            with fleet_lock(inv.source or "inventory", "orderer.set-batch", scope=f"channel-{channel}") \
-                    if not plan else _nolock(), Engine(inv) as engine:
-                admin = ChannelAdmin(inv, _session_factory(engine, inv), cli=cli,
-                                     progress=lambda m: None if json_ else print(f"set-batch: {m}", file=sys.stderr))
-                try:
-                    current = admin.fetch_config(channel)
-                    new = changed(current.config)
-                    changes = diff_configs(current.config, new)
-                    try:
-                        cu = compute(current.config, new, channel)
-                    except NoDifferences:
-                        cu = None
-                    if cu is None:
-                        report.add(Finding("update", Severity.OK, f"{channel}: already as asked (BatchTimeout "
-                                           f"{get_batch_timeout(current.config)}, {get_batch_size(current.config)}): "
-                                           "nothing to change", node=channel))
-                    elif plan:
-                        report.add(Finding("update", Severity.OK, f"{channel}: {len(changes)} change(s) against config "
-                                           f"sequence {current.config.sequence} from {current.orderer}; nothing "
-                                           "submitted (--check)", node=channel,
-                                           data={"update": render_update(cu), **_batch_diff(current.config, new)}))
-                    else:
-                        target_timeout = get_batch_timeout(new)
-                        target_size = get_batch_size(new)
-                        res = admin.submit(channel, current.config, cu, name="set-batch",
-                                           expect=lambda c: get_batch_timeout(c) == target_timeout
-                                           and get_batch_size(c) == target_size)
-                        report.add(Finding("update", Severity.OK, f"{channel}: config sequence {res.sequence} "
-                                           f"(block {res.block}) via {res.orderer}, signed by {', '.join(res.signers)}; "
-                                           f"verified on {', '.join(res.verified_on)}", node=channel,
-                                           data={"update": render_update(cu), "sequence": res.sequence,
-                                                 "block": res.block, "verified_on": res.verified_on,
-                                                 **_batch_diff(current.config, new)}, changed=True))
-                    submitted = cu is not None and not plan
-                    for x in changes:
-                        report.add(Finding("change", Severity.OK, x.describe(), node=channel, changed=submitted))
-                    runner.mark_check(report, plan, 0 if cu is None else 1)
-                finally:
-                    admin.close()
-    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+    def build(session_for, say, stack):  # type: ignore[no-untyped-def]
+        from opskit.orderer.online import ChannelAdmin
 
+        admin = ChannelAdmin(inv, session_for, cli=cli, progress=say)
+        stack.callback(admin.close)
+        return BatchUpdate(admin, channel, settings)
 
-def _batch_diff(before, after) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    """BatchTimeout and BatchSize before and after, for --diff."""
-    from opskit.orderer.config import get_batch_size, get_batch_timeout
-
-    def text(cfg) -> str:  # type: ignore[no-untyped-def]
-        size = get_batch_size(cfg)
-        return "\n".join([f"BatchTimeout: {get_batch_timeout(cfg)}", f"BatchSize.max_message_count: "
-                          f"{size.max_message_count}", f"BatchSize.absolute_max_bytes: {size.absolute_max_bytes}",
-                          f"BatchSize.preferred_max_bytes: {size.preferred_max_bytes}"])
-
-    return {"before": text(before), "after": text(after)}
-
-
-def _nolock():
-    import contextlib
-
-    return contextlib.nullcontext()
-
-
-def _progress(json_):
-    return (lambda m: None) if json_ else (lambda m: print(f"migrate-raft: {m}", file=sys.stderr, flush=True))
+    _channel_change("orderer.set-batch", inv, channel, plan, json_, diff, detailed_exitcode, build)
 
 
 @task(iterable=["config_block"], numbers={"wait": runner.seconds()}, renamed={"plan": "check"}, help={
@@ -345,7 +258,7 @@ def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_
             opts.backup_dir = backup_dir
         if wait:
             opts.timeout = float(wait)
-        m = Migration(inv, opts, progress=_progress(json_))
+        m = Migration(inv, opts, progress=_say(json_, "migrate-raft"))
         try:
             if plan:
                 report = m.plan()
@@ -536,20 +449,6 @@ def channels(c, select=None, json_=False, inventory=None, cli=None):
     _finish_listing(report, json_, ["orderer", "host", "channel", "status", "relation", "height"], rows, notes)
 
 
-def _participation_target(inv, channel, orderer):
-    """(the orderer's admin endpoint, the other orderers of the channel that have one); exit 3 on bad input."""
-    from opskit.errors import SelectorError
-    from opskit.orderer.participation import admin_endpoint, require_admin
-
-    if channel not in inv.channels:
-        raise SelectorError(f"unknown channel {channel!r} (channels: {', '.join(sorted(inv.channels)) or 'none'})")
-    ep = require_admin(inv, orderer)
-    from opskit.orderer.online import channel_orderers
-
-    others = [admin_endpoint(inv, inv.nodes[r.node]) for r in channel_orderers(inv, channel) if r.node != orderer]
-    return ep, [o for o in others if o is not None]
-
-
 def _say(json_, what):
     return (lambda m: None) if json_ else (lambda m: print(f"{what}: {m}", file=sys.stderr, flush=True))
 
@@ -567,72 +466,24 @@ def _say(json_, what):
 def join(c, channel, orderer, block=None, plan=False, wait=120.0, json_=False, inventory=None, cli=None, diff=False,
          detailed_exitcode=False):
     """Join ORDERER to CHANNEL (osnadmin channel join) and wait until its height reaches the other orderers'."""
-    from opskit.errors import OpskitError
-    from opskit.orderer.config import parse_config_bytes
-    from opskit.orderer.participation import Participation, ParticipationError, read_block_file, wait_caught_up
-    from opskit.output.report import Finding, Report, Severity
-    from opskit.remote import Engine
-    from opskit.runlock import fleet_lock
+    import contextlib
 
-    report = Report("orderer.join")
-    say = _say(json_, "join")
+    from opskit.orderer.participation import ChannelJoin, Participation, participation_target, read_block_file
+
     with runner.task_errors():
+        from opskit import values as v
+
         inv = runner.inventory(inventory)
-        report.inventory = inv.source
-        ep, others = _participation_target(inv, channel, orderer)
-        data = read_block_file(block, channel) if block else None          # checked before any host is contacted
-        try:
-            timeout = float(wait)
-        except ValueError:
-            raise OpskitError(f"--wait must be a number of seconds, got {wait!r}") from None
-        with fleet_lock(inv.source or "inventory", "orderer.join", scope=f"channel-{channel}") \
-                if not plan else _nolock(), Engine(inv) as engine:
-            part = Participation(inv, _session_factory(engine, inv), cli=cli)
-            try:
-                listing = part.read([ep, *others], channel)
-                if listing[ep.node].error:
-                    raise ParticipationError(f"{orderer}: {listing[ep.node].error}")
-                have = listing[ep.node].channels.get(channel)
-                holders = [o.node for o in others if channel in listing[o.node].channels]
-                best = max((listing[h].channels[channel].height for h in holders), default=0)
-                if have is not None:
-                    report.add(Finding("join", Severity.OK, f"{channel}: {orderer} has already joined ({have.status}, "
-                                       f"{have.consensus_relation}, height {have.height}): nothing to do",
-                                       host=ep.host, node=orderer, data={**have.to_dict(), "changed": False}))
-                else:
-                    if data is not None:
-                        source = f"--block {block}"
-                    elif not holders:
-                        raise OpskitError(f"{channel}: no other orderer holds the channel to fetch its config block "
-                                          "from; give --block FILE")
-                    else:
-                        say(f"fetching the latest config block of {channel} from {holders[0]}")
-                        src_node, data = part.fetch_config_block(channel, holders)
-                        source = f"the latest config block fetched from {src_node}"
-                    number = parse_config_bytes(data, source).block_number
-                    what = f"{channel}: join {orderer} with {source} (block {number}); the others are at height {best}"
-                    member = {"before": f"{channel}: not joined",
-                              "after": f"{channel}: joined with block {number} (the others at height {best})"}
-                    if plan:
-                        report.add(Finding("join", Severity.OK, f"{what}; nothing changed (--check)", host=ep.host,
-                                           node=orderer, data={"channel": channel, "block": number,
-                                                               "others_height": best, "changed": False, **member}))
-                        runner.mark_check(report, True, 1)
-                    else:
-                        say(what)
-                        part.join(ep, channel, data)
-                        info, others_height, secs = wait_caught_up(part, ep, others, channel, timeout, progress=say)
-                        report.add(Finding("join", Severity.OK,
-                                           f"{channel}: {orderer} joined with {source} (block {number}); height "
-                                           f"{info.height} ({info.status}, {info.consensus_relation}) reached the "
-                                           f"others' {others_height} in {secs:.1f}s", host=ep.host, node=orderer,
-                                           data={**info.to_dict(), "block": number, "others_height": others_height,
-                                                 "seconds": round(secs, 2), "changed": True, **member}, changed=True))
-            finally:
-                part.close()
-    if "pending" not in report.meta:
-        runner.mark_check(report, plan, 0)
-    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+        participation_target(inv, channel, orderer)                          # checked before any host is contacted
+        data = read_block_file(block, channel) if block else None
+        timeout = v.cli(v.seconds, wait, "--wait")
+
+    def build(session_for, say, stack):  # type: ignore[no-untyped-def]
+        part = stack.enter_context(contextlib.closing(Participation(inv, session_for, cli=cli)))
+        return ChannelJoin(part, channel, orderer, block=data, block_source=f"--block {block}" if block else None,
+                           timeout=timeout, progress=say)
+
+    _channel_change("orderer.join", inv, channel, plan, json_, diff, detailed_exitcode, build)
 
 
 @task(renamed={"plan": "check"}, help={
@@ -643,69 +494,35 @@ def join(c, channel, orderer, block=None, plan=False, wait=120.0, json_=False, i
 })
 def leave(c, channel, orderer, plan=False, json_=False, inventory=None, cli=None, diff=False, detailed_exitcode=False):
     """Remove CHANNEL from ORDERER (osnadmin channel remove), never leaving the channel's consenters below quorum."""
-    from opskit.errors import InventoryError
-    from opskit.orderer.participation import (
-        Participation,
-        ParticipationError,
-        QuorumRefused,
-        inventory_consenters,
-        leave_check,
-    )
-    from opskit.output.report import Finding, Report, Severity
+    import contextlib
+
+    from opskit.orderer.participation import ChannelLeave, Participation, participation_target
+
+    with runner.task_errors():
+        inv = runner.inventory(inventory)
+        participation_target(inv, channel, orderer)                          # checked before any host is contacted
+
+    def build(session_for, say, stack):  # type: ignore[no-untyped-def]
+        part = stack.enter_context(contextlib.closing(Participation(inv, session_for, cli=cli)))
+        return ChannelLeave(part, channel, orderer, progress=say)
+
+    _channel_change("orderer.leave", inv, channel, plan, json_, diff, detailed_exitcode, build)
+
+
+def _channel_change(task_name, inv, channel, check, json_, diff, detailed_exitcode, build):  # type: ignore[no-untyped-def]
+    """A channel operation (set-batch, join, leave) on the change contract: one SSH session per host, the fleet lock
+    unless --check. ``build(session_for, say, stack)`` makes the operation and registers its clean-up on ``stack``."""
+    import contextlib
+
     from opskit.remote import Engine
     from opskit.runlock import fleet_lock
 
-    report = Report("orderer.leave")
-    say = _say(json_, "leave")
-    with runner.task_errors():
-        inv = runner.inventory(inventory)
-        report.inventory = inv.source
-        ep, others = _participation_target(inv, channel, orderer)
-        with fleet_lock(inv.source or "inventory", "orderer.leave", scope=f"channel-{channel}") \
-                if not plan else _nolock(), Engine(inv) as engine:
-            part = Participation(inv, _session_factory(engine, inv), cli=cli)
-            try:
-                listing = part.read([ep, *others], channel)
-                if listing[ep.node].error:
-                    raise ParticipationError(f"{orderer}: {listing[ep.node].error}")
-                have = listing[ep.node].channels.get(channel)
-                if have is None:
-                    report.add(Finding("leave", Severity.OK, f"{channel}: {orderer} does not hold the channel: "
-                                       "nothing to do", host=ep.host, node=orderer,
-                                       data={"channel": channel, "changed": False}))
-                else:
-                    holders = [ep.node] + [o.node for o in others if channel in listing[o.node].channels]
-                    try:
-                        consenters, source = part.consenters(channel, holders), "channel config"
-                    except InventoryError:   # no orderer admin MSP to fetch the config with
-                        consenters, source = inventory_consenters(inv, channel, listing), "inventory"
-                    lc = leave_check(inv, channel, orderer, listing, consenters)
-                    guard = {"consenters": lc.consenters, "consenters_from": source, "active_after": lc.active_after,
-                             "quorum": lc.needed}
-                    if have.consensus_relation == "consenter" and not lc.ok:
-                        raise QuorumRefused(f"{channel}: refusing to remove it from {orderer}: {lc.describe()}; "
-                                            "nothing changed")
-                    what = f"{channel}: remove from {orderer} ({have.status}, {have.consensus_relation}, height " \
-                           f"{have.height}); {lc.describe()}"
-                    member = {"before": f"{channel}: {have.status}, {have.consensus_relation}, height {have.height}",
-                              "after": f"{channel}: not held"}
-                    if plan:
-                        report.add(Finding("leave", Severity.OK, f"{what}; nothing changed (--check)", host=ep.host,
-                                           node=orderer, data={**have.to_dict(), **guard, "changed": False, **member}))
-                        runner.mark_check(report, True, 1)
-                    else:
-                        say(what)
-                        part.remove(ep, channel)
-                        after = part.read([ep], channel)[ep.node]
-                        if after.error or channel in after.channels:
-                            raise ParticipationError(f"{channel}: {orderer} still lists the channel after osnadmin "
-                                                     f"channel remove: {after.error or after.channels[channel]}")
-                        report.add(Finding("leave", Severity.OK, f"{channel}: removed from {orderer}; "
-                                           f"{lc.describe().replace('would stay', 'stay')}", host=ep.host,
-                                           node=orderer, data={**have.to_dict(), **guard, "changed": True, **member},
-                                           changed=True))
-            finally:
-                part.close()
-    if "pending" not in report.meta:
-        runner.mark_check(report, plan, 0)
-    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
+    with contextlib.ExitStack() as stack:
+        def operation():  # type: ignore[no-untyped-def]
+            if not check:
+                stack.enter_context(fleet_lock(inv.source or "inventory", task_name, scope=f"channel-{channel}"))
+            engine = stack.enter_context(Engine(inv))
+            return build(_session_factory(engine, inv), _say(json_, task_name.split(".")[-1]), stack)
+
+        runner.run_change(task_name, inv.source, operation, check=check, diff=diff, as_json=json_,
+                          detailed_exitcode=detailed_exitcode)

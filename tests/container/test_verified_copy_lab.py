@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from opskit.container.gate import GateOptions
-from opskit.container.recreate import OLD_SUFFIX, Recreator, RecreateOptions, Progress
+from opskit.change.progress import Progress
+from opskit.container.recreate import OLD_SUFFIX, Recreator, RecreateOptions
 from opskit_lab import faults
 from opskit_lab.wait import wait_for
 from opskit.rollout.volumes import volume_name, volumes_change
@@ -129,8 +130,8 @@ def test_disk_filling_up_during_the_copy_fails_the_copy_and_keeps_the_old_contai
                 fault.undo()  # type: ignore[attr-defined]
 
     class Hook(Progress):
-        def __call__(self, node: str, message: str) -> None:
-            if message.startswith(f"copy:{PATH} ") and "thread" not in seen:
+        def __call__(self, line: str) -> None:
+            if line.startswith(f"{NODE}: copy:{PATH} ") and "thread" not in seen:
                 t = threading.Thread(target=saboteur, daemon=True)
                 seen["thread"] = t
                 t.start()
@@ -194,8 +195,8 @@ def test_hung_dockerd_during_the_copy_ends_within_the_host_deadline(lab, loaded)
         backup=False, gate=GateOptions(timeout=60, settle=1.0, poll=0.3)), engine_options=eo)
 
     class Hook(Progress):
-        def __call__(self, node: str, message: str) -> None:
-            if message.startswith(f"copy:{PATH} ") and "thread" not in seen:
+        def __call__(self, line: str) -> None:
+            if line.startswith(f"{NODE}: copy:{PATH} ") and "thread" not in seen:
                 t = threading.Thread(target=freezer, args=(r.journal,), daemon=True)
                 seen["thread"] = t
                 t.start()

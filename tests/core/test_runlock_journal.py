@@ -88,3 +88,40 @@ def test_journal_resume_after_kill(state):
     with open(path, "a") as fh:
         fh.write('{"torn": ')  # a crash mid-write
     assert j.in_flight() == ["peer1.org1"]
+
+
+def test_run_step_records_how_each_step_ended(tmp_path):
+    """The one step runner: done with the step's result and seconds; an error is failed; a Ctrl-C or a host that
+    stopped answering leaves the step begun (the re-run must look), with a note saying which; boundaries are called
+    after the journal holds the entry."""
+    from opskit.errors import HostUnreachable
+
+    j = Journal(tmp_path / "op.jsonl")
+    seen: list[tuple[str, str, set[str]]] = []
+
+    def boundary(step: str, phase: str) -> None:
+        seen.append((step, phase, {e.step + ":" + e.phase for e in j.events()}))
+
+    value, seconds = j.run_step("a", lambda: {"copied": 3}, data={"node": "n1"}, result=dict, boundary=boundary)
+    assert value == {"copied": 3} and seconds >= 0
+    assert seen == [("a", "begin", {"a:begin"}), ("a", "done", {"a:begin", "a:done"})]
+    assert j.state()["a"].data == {"copied": 3, "seconds": seconds}
+
+    def fails() -> None:
+        raise ValueError("disk full")
+
+    def unanswered() -> None:
+        raise HostUnreachable("vm2: no answer within 10s")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    for step, fn, exc in (("b", fails, ValueError), ("c", unanswered, HostUnreachable), ("d", interrupted,
+                                                                                        KeyboardInterrupt)):
+        with pytest.raises(exc):
+            j.run_step(step, fn)
+    assert j.state()["b"].phase == "failed" and j.state()["b"].data["error"] == "disk full"
+    assert j.in_flight() == ["c", "d"]
+    notes = {e.step: e.data for e in j.events() if e.phase == "note"}
+    assert notes == {"c": {"unanswered": "vm2: no answer within 10s"}, "d": {"interrupted": True}}
+    assert j.done_steps() == {"a"}

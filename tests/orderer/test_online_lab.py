@@ -89,7 +89,7 @@ def test_set_batch_plan_then_apply_then_nothing(lab, batch_restored):
 
     res = opskit("orderer.set-batch", "mychannel", "--timeout", "5s", "-i", inv, "--json")
     assert res.returncode == 0, res.stderr
-    update = next(r for r in json.loads(res.stdout)["results"] if r["check"] == "update")
+    update = next(r for r in json.loads(res.stdout)["results"] if r["check"] == "batch.update")
     assert sorted(update["data"]["verified_on"]) == ["orderer1", "orderer2", "orderer3", "orderer4"]
     got = configs_by_orderer(lab, "mychannel")
     assert {get_batch_timeout(f.config) for f in got.values()} == {"5s"}

@@ -57,12 +57,13 @@ def test_leave_quorum_guard_and_join_with_a_fetched_block(fabric_lab, tmp_path, 
 
     plan = _inv(inv_path, "orderer.leave", "mychannel", "--orderer", victim, "--plan")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "2 of 3 consenters" in plan.stdout and "nothing changed" in plan.stdout
+    assert "would leave mychannel" in plan.stdout and "2 of 3 consenters" in plan.stdout
+    assert "check mode: 1 change would be made" in plan.stdout
     assert "mychannel" in _joined(fabric_lab, victim)                      # the plan changed nothing
 
     left = _inv(inv_path, "orderer.leave", "mychannel", "--orderer", victim, "--json")
     assert left.returncode == 0, left.stdout + left.stderr
-    assert _json(left)["results"][0]["data"]["changed"] is True
+    assert _json(left)["results"][0]["changed"] is True
     assert "mychannel" not in _joined(fabric_lab, victim)
     listed = _inv(inv_path, "orderer.channels", "--json")
     doc = _json(listed)
@@ -96,13 +97,16 @@ def test_leave_quorum_guard_and_join_with_a_fetched_block(fabric_lab, tmp_path, 
 
     plan = _inv(inv_path, "orderer.join", "mychannel", "--orderer", victim, "--check")
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert "fetched from" in plan.stdout and "nothing changed" in plan.stdout
+    assert "would join mychannel" in plan.stdout and "fetched from" in plan.stdout
+    assert "check mode: 1 change would be made" in plan.stdout
     assert "mychannel" not in _joined(fabric_lab, victim)
 
     joined = _inv(inv_path, "orderer.join", "mychannel", "--orderer", victim, "--json")
     assert joined.returncode == 0, joined.stdout + joined.stderr
-    data = _json(joined)["results"][0]["data"]
-    assert data["changed"] is True and data["height"] == data["others_height"] == others
+    result = _json(joined)["results"][0]
+    data = result["data"]
+    assert result["check"] == "participation.join" and result["changed"] is True
+    assert data["height"] == data["others_height"] == others
     print(f"join (fetched config block {data['block']}) to caught up: {data['seconds']}s")
     assert f.heights([victim])[victim]["mychannel"] == others
     assert _joined(fabric_lab, victim) == ["mychannel"]

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from opskit.container.gate import GateOptions
-from opskit.container.recreate import Progress, Recreator, RecreateOptions
+from opskit.change.progress import Progress
+from opskit.container.recreate import Recreator, RecreateOptions
 from opskit_lab import faults, procs
 from opskit_lab.wait import wait_for
 from opskit.output.report import HostStatus
@@ -45,8 +46,8 @@ class FaultAt(Progress):
         self.node, self.step, self.action = node, step, action
         self.fired_at: float | None = None
 
-    def __call__(self, node: str, message: str) -> None:
-        if node == self.node and message == f"{self.step} ..." and self.fired_at is None:
+    def __call__(self, line: str) -> None:
+        if line == f"{self.node}: {self.step} ..." and self.fired_at is None:
             self.fired_at = time.monotonic()
             self.action()
 
