@@ -6,6 +6,7 @@ Convention (docs/exit-codes.md): 2 = a change was attempted and failed (critical
 
 from __future__ import annotations
 
+from opskit.change.plan import ApplyFailed
 from opskit.errors import OpskitError
 
 
@@ -33,13 +34,13 @@ class AwsApiError(AwsError):
         self.code = code
 
 
-class DeploymentFailed(AwsError):
-    """A deployment or cluster operation was started and did not succeed (exit 2)."""
+class DeploymentFailed(AwsError, ApplyFailed):
+    """A deployment or cluster operation was started and did not succeed (exit 2; a CRITICAL result of the run)."""
 
     exit_code = 2
 
     def __init__(self, message: str, *, rolled_back_to: str | None = None, state: str | None = None) -> None:
-        super().__init__(message)
+        ApplyFailed.__init__(self, message, rolled_back_to=rolled_back_to, state=state)
         self.rolled_back_to = rolled_back_to
         self.state = state
 

@@ -16,6 +16,15 @@ thresholds) follow; :mod:`opskit.change.plan` holds the data, this module the ru
 
 from __future__ import annotations
 
-from opskit.change.plan import Change, ChangeNotConverged, Operation, Outcome, Plan, execute, text_diff
+from opskit.change.plan import (
+    ApplyFailed,
+    Change,
+    ChangeNotConverged,
+    Operation,
+    Outcome,
+    Plan,
+    execute,
+    text_diff,
+)
 
-__all__ = ["Change", "ChangeNotConverged", "Operation", "Outcome", "Plan", "execute", "text_diff"]
+__all__ = ["ApplyFailed", "Change", "ChangeNotConverged", "Operation", "Outcome", "Plan", "execute", "text_diff"]

@@ -18,6 +18,18 @@ class ChangeNotConverged(OpskitError):
     exit_code = 2
 
 
+class ApplyFailed(OpskitError):
+    """The operation started changing the target and did not get there (a deployment that rolled back, a cluster
+    that went FAILED, a deadline that passed): :func:`execute` reports it as a CRITICAL result of the run, with
+    ``data`` (what the operation knows of where the target was left), instead of a bare error line."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, **data: Any) -> None:
+        super().__init__(message)
+        self.data = {k: v for k, v in data.items() if v is not None}
+
+
 @dataclass(frozen=True)
 class Change:
     """One change to one thing, with what it is now (``before``) and what it will be (``after``).
@@ -33,6 +45,9 @@ class Change:
     host: str | None = None
     node: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: the ordered steps that make this change, when it takes more than one (copy a task definition, register
+    #: it, update the service, watch the rollout): shown under the change, one per line
+    steps: tuple[str, ...] = ()
 
     def describe(self) -> str:
         return f"{self.action} {self.subject}"
@@ -63,6 +78,8 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     #: what the reads found that an operator should know, though nothing changes for it
     notes: list[str] = field(default_factory=list)
+    #: what the reads found wrong that does not stop the change (reported as WARNING)
+    warnings: list[str] = field(default_factory=list)
     #: the state the plan was computed from, for ``apply`` to check that nothing moved in between
     state: Any = None
 
@@ -93,11 +110,13 @@ class Outcome:
     plan: Plan
     applied: bool
     check: bool
+    #: the apply started and did not get there (see :class:`ApplyFailed`)
+    failure: ApplyFailed | None = None
 
     @property
     def changed(self) -> bool:
-        """True when the run changed something (never in check mode)."""
-        return self.applied and not self.plan.empty
+        """True when the run changed what it planned (never in check mode, nor when the apply failed)."""
+        return self.applied and not self.plan.empty and self.failure is None
 
     @property
     def pending(self) -> bool:
@@ -109,8 +128,10 @@ class Outcome:
         verb = "would " if self.check else ""
         out = []
         for c in self.plan.changes:
-            text = f"{verb}{c.describe()}"
+            text = f"{verb}{c.describe()}" + "".join(f"\n  - {step}" for step in c.steps)
             data: dict[str, Any] = {"action": c.action, "subject": c.subject, "pending": self.pending, **c.data}
+            if c.steps:
+                data["steps"] = list(c.steps)
             if diff:
                 data.update(before=c.before, after=c.after)
                 body = c.diff()
@@ -120,7 +141,11 @@ class Outcome:
                                changed=self.changed))
         if self.plan.empty and not self.plan.notes:
             out.append(Finding(self.operation, Severity.OK, "no changes: already as wanted", data={"pending": False}))
+        out += [Finding(self.operation, Severity.WARNING, w, data={"pending": False}) for w in self.plan.warnings]
         out += [Finding(self.operation, Severity.OK, note, data={"pending": False}) for note in self.plan.notes]
+        if self.failure is not None:
+            out.append(Finding(f"{self.operation}.failed", Severity.CRITICAL, str(self.failure),
+                               data={"pending": False, **self.failure.data}))
         return out
 
 
@@ -128,6 +153,8 @@ def execute(op: Operation, *, check: bool = False, progress: ProgressFn | None =
             confirm: Callable[[Plan], bool] | None = None) -> Outcome:
     """Plan ``op``; unless ``check`` (or nothing to do), apply the plan and verify it.
 
+    An apply that raises :class:`ApplyFailed` (it started and did not get there) ends in an outcome that reports
+    it as CRITICAL; any other error propagates (nothing was changed, or the operation says what it left).
     ``confirm(plan)`` (an operator's yes, for destructive changes) is asked after the plan is shown and before
     anything changes; a no ends the run as a check would, with a note. The verification is the operation's own
     ``verify(plan)`` when it has one (a log that the daemon keeps writing is never "as wanted" on a second read),
@@ -142,7 +169,10 @@ def execute(op: Operation, *, check: bool = False, progress: ProgressFn | None =
     if progress:
         for c in plan.changes:
             progress(c.describe())
-    op.apply(plan)
+    try:
+        op.apply(plan)
+    except ApplyFailed as exc:
+        return Outcome(op.operation, plan, applied=True, check=False, failure=exc)
     verify = getattr(op, "verify", None)
     if verify is not None:
         verify(plan)

@@ -45,27 +45,24 @@ def _add(report: Any, check: str, severity: int, message: str, *, changed: bool 
     report.add(Finding(check=check, severity=Severity(severity), message=message, data=data, changed=changed))
 
 
-def _plan_lines(report: Any, check: str, lines: list[str], notes: list[str] | None = None, *,
-                changed: bool = False, diff: dict[str, Any] | None = None) -> None:
-    """``changed``: the lines describe changes already made (not a plan). ``diff``: the before/after of the whole
-    change (``--diff`` shows it under the first line)."""
-    for i, line in enumerate(lines):
-        _add(report, check, 0, f"would {line}" if report.meta.get("plan") else line, changed=changed,
-             **((diff or {}) if i == 0 else {}))
-    for note in notes or []:
-        _add(report, f"{check}.note", 0, note)
+def _run_change(task_name: str, inv: Any, aws: Any, build: Any, check: bool, json_: bool, diff: bool,
+                detailed_exitcode: bool, *, progress: Any = None, finish_report: Any = None) -> None:
+    """Every changing aws.* task ends here: the operation planned, applied unless --check, verified, reported
+    (opskit.change via runner.run_change), with what AWS target it talked to."""
+    try:
+        runner.run_change(task_name, inv.source, build, check=check, diff=diff, as_json=json_,
+                          detailed_exitcode=detailed_exitcode, meta={"aws": aws.target.describe(), "plan": bool(check)},
+                          contacted=f"AWS ({aws.target.describe()})", finish_report=finish_report)
+    finally:
+        if progress is not None:
+            progress.close()
 
 
-def _end(report: Any, json_: bool, plan: bool, pending: bool, diff: bool, detailed_exitcode: bool) -> None:
-    """Every aws.* task ends here: check-mode summary, --diff, --detailed-exitcode, exit code."""
-    runner.mark_check(report, plan, int(bool(pending)))
-    runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
-
-
-def _progress(title: str) -> Any:
+def _progress(title: str, check: bool) -> Any:
+    """Progress of a watched rollout on stderr (a spinner on a terminal); a check watches nothing."""
     from opskit.change.progress import Progress
 
-    return Progress(title, enabled=True, spinner=True)
+    return Progress(title, enabled=not check, spinner=not check)
 
 
 # =========================================================================== ECR
@@ -77,7 +74,6 @@ def _progress(title: str) -> Any:
 def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_keep="30", diff=False,
                detailed_exitcode=False):
     """Make sure an ECR repository exists with a lifecycle policy (exit 0/3)."""
-    from opskit.aws.ecr import ensure_repository
     from opskit.aws.errors import BadInput
 
     with runner.task_errors():
@@ -85,39 +81,24 @@ def ecr_ensure(c, repo, *, inventory=None, json_=False, plan=False, lifecycle_ke
             keep = int(lifecycle_keep)
         except (TypeError, ValueError):
             raise BadInput(f"--lifecycle-keep must be a number, got {lifecycle_keep!r}") from None
+        from opskit.aws.ecr import check_repository_name, lifecycle_policy
+
+        check_repository_name(repo)       # bad input: exit 3 before any AWS call
+        lifecycle_policy(keep)
         aws, inv = _setup(inventory)
-        report = _report("aws.ecr-ensure", inv, aws, plan)
-        result = ensure_repository(aws, repo, keep=keep, plan=plan)
-        if result.changes:
-            _plan_lines(report, "ecr.repository", result.changes, changed=not plan,
-                        diff={"before": result.before, "after": result.after})
-        else:
-            _add(report, "ecr.repository", 0, f"{repo} exists with a policy keeping {keep} images: unchanged",
-                 uri=result.uri)
-        report.meta["repository_uri"] = result.uri
-    _end(report, json_, plan, result.changes, diff, detailed_exitcode)
+
+    def build() -> Any:
+        from opskit.aws.operations import EcrRepository
+
+        return EcrRepository(aws, repo, keep)
+
+    def uri(op: Any, report: Any) -> None:
+        report.meta["repository_uri"] = op.uri
+
+    _run_change("aws.ecr-ensure", inv, aws, build, plan, json_, diff, detailed_exitcode, finish_report=uri)
 
 
 # =========================================================================== ECS
-def _rollout_finding(report: Any, result: Any, image: str | None = None, changes: dict[str, Any] | None = None) -> None:
-    from opskit.change.progress import fmt_duration
-
-    if result.noop:
-        _add(report, "ecs.deploy", 0, f"service {result.service} already runs {result.task_definition}: unchanged",
-             task_definition=result.task_definition)
-        return
-    _add(report, "ecs.deploy", 0,
-         f"service {result.service} runs {result.task_definition}" + (f" ({image})" if image else "")
-         + f": deployment {result.deployment_id} {result.state}, {result.running}/{result.desired} tasks, "
-           f"in {fmt_duration(result.elapsed_s)}",
-         task_definition=result.task_definition, deployment_id=result.deployment_id, state=result.state, changed=True,
-         **(changes or {}))
-
-
-def _failure_finding(report: Any, exc: Any) -> None:
-    _add(report, "ecs.deploy", 2, str(exc), rolled_back_to=exc.rolled_back_to, state=exc.state)
-
-
 @task(renamed=RENAMED, numbers=DURATIONS, help={
     "cluster": "ECS cluster name or ARN", "service": "ECS service name or ARN",
     "image": "IMAGE:TAG (a release tag, not latest) or IMAGE@sha256:...",
@@ -130,7 +111,6 @@ def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, 
                container=None, timeout="20m", interval="10", diff=False, detailed_exitcode=False):
     """Deploy an image: copy the task definition, register, update the service, watch the rollout (exit 0/2/3)."""
     from opskit.aws import ecs
-    from opskit.aws.errors import DeploymentFailed
     from opskit.aws.poll import parse_duration
 
     with runner.task_errors():
@@ -138,24 +118,15 @@ def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, 
         every = parse_duration(interval, what="--interval")
         ecs.parse_image(image)  # bad image: exit 3 before any AWS call
         aws, inv = _setup(inventory)
-        report = _report("aws.ecs-deploy", inv, aws, plan)
-        the_plan = ecs.plan_deploy(aws, cluster, service, image, container=container, ssm_path=ssm_path)
-        for w in the_plan.warnings:
-            _add(report, "ecs.taskdef", 1, w)
-        changes = {} if the_plan.noop else the_plan.before_after()
-        if plan or the_plan.noop:
-            _plan_lines(report, "ecs.deploy", the_plan.changes(), diff=changes)
-            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
-            return
-        progress = _progress(f"{service}")
-        try:
-            result = ecs.deploy(aws, the_plan, timeout=deadline, interval=every, progress=progress)
-            _rollout_finding(report, result, image, changes)
-        except DeploymentFailed as exc:
-            _failure_finding(report, exc)
-        finally:
-            progress.close()
-    _end(report, json_, plan, False, diff, detailed_exitcode)
+    progress = _progress(service, plan)
+
+    def build() -> Any:
+        from opskit.aws.operations import EcsDeploy
+
+        return EcsDeploy(aws, cluster, service, image, container=container, ssm_path=ssm_path, timeout=deadline,
+                         interval=every, progress=progress)
+
+    _run_change("aws.ecs-deploy", inv, aws, build, plan, json_, diff, detailed_exitcode, progress=progress)
 
 
 @task(renamed=RENAMED, numbers=DURATIONS, help={
@@ -167,30 +138,20 @@ def ecs_deploy(c, cluster, service, *, inventory=None, json_=False, plan=False, 
 def ecs_rollback(c, cluster, service, *, inventory=None, json_=False, plan=False, to_revision, timeout="20m",
                  interval="10", diff=False, detailed_exitcode=False):
     """Point the service back at an earlier revision and watch that rollout (exit 0/2/3)."""
-    from opskit.aws import ecs
-    from opskit.aws.errors import DeploymentFailed
     from opskit.aws.poll import parse_duration
 
     with runner.task_errors():
         deadline = parse_duration(timeout, what="--timeout")
         every = parse_duration(interval, what="--interval")
         aws, inv = _setup(inventory)
-        report = _report("aws.ecs-rollback", inv, aws, plan)
-        the_plan = ecs.plan_rollback(aws, cluster, service, to_revision)
-        changes = {} if the_plan.noop else the_plan.before_after()
-        if plan or the_plan.noop:
-            _plan_lines(report, "ecs.rollback", the_plan.changes(), diff=changes)
-            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
-            return
-        progress = _progress(f"{service}")
-        try:
-            _rollout_finding(report, ecs.rollback(aws, the_plan, timeout=deadline, interval=every, progress=progress),
-                             changes=changes)
-        except DeploymentFailed as exc:
-            _failure_finding(report, exc)
-        finally:
-            progress.close()
-    _end(report, json_, plan, False, diff, detailed_exitcode)
+    progress = _progress(service, plan)
+
+    def build() -> Any:
+        from opskit.aws.operations import EcsRollback
+
+        return EcsRollback(aws, cluster, service, to_revision, timeout=deadline, interval=every, progress=progress)
+
+    _run_change("aws.ecs-rollback", inv, aws, build, plan, json_, diff, detailed_exitcode, progress=progress)
 
 
 @task(renamed=RENAMED, help={
@@ -241,20 +202,13 @@ def msk_config(c, name, kafka_version, brokers, *, inventory=None, json_=False, 
         props = msk.parse_sets(set_ or [])
         msk.validate_properties(props, count)  # bad input: exit 3 before any AWS call
         aws, inv = _setup(inventory)
-        report = _report("aws.msk-config", inv, aws, plan)
-        result = msk.ensure_configuration(aws, name, kafka_version, count, props, plan=plan)
-        if result.action == "unchanged":
-            _add(report, "msk.configuration", 0, f"{name} revision {result.revision} already has these properties",
-                 arn=result.arn, revision=result.revision)
-        else:
-            _plan_lines(report, "msk.configuration", result.changes,
-                        diff={"before": result.before, "after": result.after})
-            if not plan:
-                _add(report, "msk.configuration", 0, f"{name} {result.action}: revision {result.revision}",
-                     arn=result.arn, revision=result.revision, changed=True)
-        for note in result.notes:
-            _add(report, "msk.configuration.note", 0, note)
-    _end(report, json_, plan, result.action != "unchanged", diff, detailed_exitcode)
+
+    def build() -> Any:
+        from opskit.aws.operations import MskConfiguration
+
+        return MskConfiguration(aws, name, kafka_version, count, props)
+
+    _run_change("aws.msk-config", inv, aws, build, plan, json_, diff, detailed_exitcode)
 
 
 def _split(value: str | None) -> list[str]:
@@ -276,7 +230,7 @@ def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inv
                timeout="90m", interval="30", diff=False, detailed_exitcode=False):
     """Create an MSK cluster (TLS, IAM/SCRAM/TLS auth, a configuration) and poll until ACTIVE (exit 0/2/3)."""
     from opskit.aws import msk
-    from opskit.aws.errors import BadInput, DeploymentFailed
+    from opskit.aws.errors import BadInput
     from opskit.aws.poll import parse_duration
 
     with runner.task_errors():
@@ -290,23 +244,14 @@ def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inv
                                security_groups=_split(security_groups), broker_type=broker_type, storage_gib=gib,
                                auth=auth, tls_ca_arns=_split(tls_ca), configuration=configuration)
         aws, inv = _setup(inventory)
-        report = _report("aws.msk-create", inv, aws, plan)
-        the_plan = msk.plan_create(aws, spec)
-        _plan_lines(report, "msk.cluster", the_plan.changes() if plan or the_plan.existing else [], the_plan.notes,
-                    diff=the_plan.before_after())
-        if plan:
-            _end(report, json_, plan, the_plan.existing is None, diff, detailed_exitcode)
-            return
-        progress = _progress(name)
-        try:
-            info, created = msk.create_cluster(aws, the_plan, timeout=deadline, interval=every, progress=progress)
-            _add(report, "msk.cluster", 0, f"cluster {name} is {info.get('State')}"
-                 + (" (created)" if created else ""), arn=info.get("ClusterArn"), created=created, changed=bool(created))
-        except DeploymentFailed as exc:
-            _add(report, "msk.cluster", 2, str(exc), state=exc.state)
-        finally:
-            progress.close()
-    _end(report, json_, plan, False, diff, detailed_exitcode)
+    progress = _progress(name, plan)
+
+    def build() -> Any:
+        from opskit.aws.operations import MskCluster
+
+        return MskCluster(aws, spec, timeout=deadline, interval=every, progress=progress)
+
+    _run_change("aws.msk-create", inv, aws, build, plan, json_, diff, detailed_exitcode, progress=progress)
 
 
 @task(renamed=RENAMED, numbers={**DURATIONS, "revision": runner.count(1)}, help={
@@ -318,8 +263,7 @@ def msk_create(c, name, kafka_version, brokers, subnets, security_groups, *, inv
 def msk_update_config(c, cluster, configuration, *, inventory=None, json_=False, plan=False, revision=None,
                       timeout="120m", interval="30", diff=False, detailed_exitcode=False):
     """Apply a configuration revision to a cluster and poll the operation until done (exit 0/2/3)."""
-    from opskit.aws import msk
-    from opskit.aws.errors import BadInput, DeploymentFailed
+    from opskit.aws.errors import BadInput
     from opskit.aws.poll import parse_duration
 
     with runner.task_errors():
@@ -330,23 +274,15 @@ def msk_update_config(c, cluster, configuration, *, inventory=None, json_=False,
         except (TypeError, ValueError):
             raise BadInput(f"--revision must be a number, got {revision!r}") from None
         aws, inv = _setup(inventory)
-        report = _report("aws.msk-update-config", inv, aws, plan)
-        the_plan = msk.plan_update_config(aws, cluster, configuration, rev)
-        _plan_lines(report, "msk.update", the_plan.changes(), the_plan.notes,
-                    diff={} if the_plan.noop else the_plan.before_after())
-        if plan or the_plan.noop:
-            _end(report, json_, plan, not the_plan.noop, diff, detailed_exitcode)
-            return
-        progress = _progress(str(the_plan.cluster.get("ClusterName")))
-        try:
-            msk.update_config(aws, the_plan, timeout=deadline, interval=every, progress=progress)
-            _add(report, "msk.update", 0, f"cluster {the_plan.cluster.get('ClusterName')} uses {the_plan.name} "
-                 f"revision {the_plan.revision}: UPDATE_COMPLETE, ACTIVE", changed=True)
-        except DeploymentFailed as exc:
-            _add(report, "msk.update", 2, str(exc), state=exc.state)
-        finally:
-            progress.close()
-    _end(report, json_, plan, False, diff, detailed_exitcode)
+    progress = _progress(cluster, plan)
+
+    def build() -> Any:
+        from opskit.aws.operations import MskConfigurationUpdate
+
+        return MskConfigurationUpdate(aws, cluster, configuration, rev, timeout=deadline, interval=every,
+                                      progress=progress)
+
+    _run_change("aws.msk-update-config", inv, aws, build, plan, json_, diff, detailed_exitcode, progress=progress)
 
 
 @task(renamed=RENAMED, help={

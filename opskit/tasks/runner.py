@@ -277,12 +277,13 @@ def mark_check(report: Report, check: bool, pending: int) -> None:
 
 def run_change(task_name: str, source: str | None, build: Callable[[], Any], *, check: bool, diff: bool,
                as_json: bool, detailed_exitcode: bool = False, meta: Mapping[str, Any] | None = None,
-               finish_report: Callable[[Any, Report], None] | None = None) -> None:
+               contacted: str | None = None, finish_report: Callable[[Any, Report], None] | None = None) -> None:
     """The whole life of a changing task on the change contract (:mod:`opskit.change`): build the operation, plan
     (real reads), apply unless ``check``, verify, report every change in plan order, exit.
 
     ``build`` makes the operation inside the error handling (so a bad org or an unreadable key is one ``opskit:``
-    line, exit 3). ``finish_report(op, report)`` lets the task add what only it knows (a DNS serial). With
+    line, exit 3). ``contacted`` names what the run talked to when that is not the inventory's hosts (AWS).
+    ``finish_report(op, report)`` lets the task add what only it knows (a DNS serial). With
     ``check`` and ``detailed_exitcode`` a check that finds changes to make exits 1, a clean one 0.
     """
     from opskit.change import execute
@@ -290,7 +291,7 @@ def run_change(task_name: str, source: str | None, build: Callable[[], Any], *, 
     with task_errors():
         op = build()
         outcome = execute(op, check=check)
-    report = Report(task=task_name, inventory=source)
+    report = Report(task=task_name, inventory=source, contacted=contacted)
     report.extend(outcome.findings(diff=diff))
     report.meta.update(meta or {})
     mark_check(report, check, len(outcome.plan.changes))

@@ -38,7 +38,8 @@ def test_ecs_deploy_ok_plan_and_rollback_exit_codes(tmp_path, standin, moto_aws,
     assert doc["meta"]["plan"] is True
     assert doc["summary"]["changed"] is False  # a plan changes nothing
     messages = " ".join(r["message"] for r in doc["results"])
-    assert "would container app: image registry.example/app:1.0.0 -> registry.example/app:5.0" in messages
+    assert "would deploy registry.example/app:5.0 to service" in messages
+    assert "\n  - container app: image registry.example/app:1.0.0 -> registry.example/app:5.0" in messages
     assert "add secrets" in messages and "DB_PASS" in messages and "value-never-printed" not in plan.stdout
     assert len(moto_aws.client("ecs").list_task_definitions(familyPrefix=svc["family"])["taskDefinitionArns"]) == 1
 
@@ -53,7 +54,7 @@ def test_ecs_deploy_ok_plan_and_rollback_exit_codes(tmp_path, standin, moto_aws,
     standin.ecs_scenario(svc["service"], "rollback", polls=2)
     bad = _run("aws.ecs-deploy", *base, "--image", "registry.example/app:6.0", "--json")
     assert bad.returncode == 2
-    result = json.loads(bad.stdout)["results"][0]
+    result = next(r for r in json.loads(bad.stdout)["results"] if r["check"] == "ecs.failed")
     assert result["severity"] == "critical" and result["data"]["rolled_back_to"] == f"{svc['family']}:2"
     assert f"back to {svc['family']}:2" in result["message"]
 
