@@ -39,6 +39,7 @@ from opskit.container.gate import GateOptions, as_served, baseline_heights, wait
 from opskit.container.plan import QuorumError, batches, check_batch, groups
 from opskit.errors import OpskitError
 from opskit.inventory.model import Inventory, Node, NodeKind
+from opskit.change import Change, Outcome, Plan, execute
 from opskit.change.progress import ProgressFn, silent
 from opskit.journal import Journal
 from opskit.output.report import Finding, HostOutcome, HostStatus, Report, Severity
@@ -316,112 +317,10 @@ class Recreator:
         return out
 
     def run(self, nodes: list[Node]) -> Report:
-        report = Report(task=self.operation, inventory=self.inv.source)
-        others = self.other_operations_in_flight()
-        if others and not self.opts.dry_run:
-            raise OpskitError(f"an interrupted run of another operation has steps in flight: {'; '.join(others)}. "
-                              "Re-run that operation first so that it finishes its nodes", exit_code=3)
-        previous = self.journal.in_flight()
-        if previous:
-            report.meta["resumed_in_flight"] = previous
-            self.progress(f"resuming: steps in flight in the journal: {', '.join(previous)}")
-        # nodes the journal shows half-done come first, whatever the selection
-        flight_nodes = {s.split("/", 1)[0] for s in previous}
-        extra = [self.inv.nodes[n] for n in flight_nodes if n in self.inv.nodes and n not in {x.name for x in nodes}]
-        nodes = extra + list(nodes)
-        plans, errors = self.plan(nodes)
-        outcomes: dict[str, NodeOutcome] = {o.node: o for o in errors}
-        report.meta["journal"] = str(self.journal.path)
-        if errors and not self.opts.dry_run:
-            for o in errors:
-                report.add(o.finding())
-            for p in plans:
-                report.add(NodeOutcome(p.node.name, p.node.host, "skipped",
-                                       "not started: another node failed pre-flight", plan=p.describe()).finding())
-            report.meta.update(changed=0, unchanged=0, failed=len(errors))
-            _unreachable_hosts(report, errors)
-            return report.finish()
-        todo = [p for p in plans if p.recreate or p.compose_changes]
-        for p in plans:
-            if not (p.recreate or p.compose_changes):
-                outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "unchanged",
-                                                    "nothing to change" + (f" ({'; '.join(p.change.notes)})" if p.change.notes else ""),
-                                                    plan=p.describe())
-                if not self.opts.dry_run:
-                    # an interrupted step whose effect is complete on the host (e.g. killed just after cleanup)
-                    self._resolve(p.node, "node already as asked")
-        resumed = [p for p in todo if p.resume_from]
-        fresh = [p for p in todo if not p.resume_from]
-        plan_batches = [[p] for p in resumed]
-        by_name = {p.node.name: p for p in fresh}
-        for b in batches(self.inv, [p.node for p in fresh if p.recreate], self.opts.batch):
-            plan_batches.append([by_name[n.name] for n in b])
-        plan_batches += [[p] for p in fresh if not p.recreate]  # compose-only updates
-        report.meta["batches"] = [[p.node.name for p in b] for b in plan_batches]
-        if self.opts.dry_run:
-            for b in plan_batches:
-                for p in b:
-                    outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "planned", _summary(p), plan=p.describe())
-            return self._finish(report, nodes, outcomes)
-        self.journal.note("run", nodes=[n.name for n in nodes], batches=report.meta["batches"])
-        failed = False
-        gone: dict[str, str] = {}  # hosts that stopped answering in this run
-        try:
-            for i, b in enumerate(plan_batches):
-                if failed and not self.opts.keep_going:
-                    for p in b:
-                        outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
-                                                            "not started: the run stopped at the first failure",
-                                                            plan=p.describe())
-                    continue
-                for p in [p for p in b if p.node.host in gone]:
-                    outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
-                                                        f"not started: host {p.node.host} stopped answering earlier "
-                                                        "in this run", plan=p.describe())
-                b = [p for p in b if p.node.host not in gone]
-                if not b:
-                    continue
-                recreating = [p for p in b if p.recreate and not p.resume_from]
-                if recreating:
-                    try:
-                        check_batch(self.inv, [p.node.name for p in recreating], self.down_now(recreating))
-                    except QuorumError as exc:
-                        self.journal.note("quorum", refused=[p.node.name for p in recreating], error=str(exc))
-                        for p in b:
-                            outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "failed", str(exc),
-                                                                plan=p.describe())
-                        failed = True
-                        continue
-                self.progress(f"batch {i + 1}/{len(plan_batches)}: {', '.join(p.node.name for p in b)}")
-                with ThreadPoolExecutor(max_workers=len(b)) as pool:
-                    futures = [pool.submit(self.apply, p) for p in b]
-                    try:
-                        for fut in futures:
-                            o = fut.result()
-                            outcomes[o.node] = o
-                            if o.status in ("failed", "rolled-back", "unreachable"):
-                                failed = True
-                            if o.status == "unreachable":
-                                gone[o.host] = o.message
-                    except KeyboardInterrupt:
-                        # the workers finish the step they are in and start no other (see _step); wait for them
-                        self.stop_requested.set()
-                        self.progress("interrupted: finishing the steps in progress, starting no new one")
-                        for fut in futures:
-                            try:
-                                fut.result()
-                            except BaseException:  # noqa: BLE001 - each worker stops with StopAtBoundary
-                                pass
-                        raise
-        except KeyboardInterrupt:
-            self.interrupted = True
-            self.journal.note("run", interrupted=True)
-            raise Interrupted(f"interrupted; the journal {self.journal.path} shows where. Re-run the same command "
-                              "to finish the nodes that were half-way") from None
-        report = self._finish(report, nodes, outcomes)
-        if not self.journal.in_flight():
-            report.meta["journal_archived"] = str(self.journal.archive())
-        return report
+        """Plan every selected node, then (unless a dry run) change them batch by batch: :class:`ContainerRollout`
+        on the change contract (:func:`opskit.change.execute`), so a dry run is exactly the run's own plan."""
+        op = ContainerRollout(self, nodes)
+        return op.report(execute(op, check=self.opts.dry_run))
 
     def _finish(self, report: Report, nodes: list[Node], outcomes: dict[str, NodeOutcome]) -> Report:
         for n in nodes:
@@ -782,3 +681,172 @@ def _summary(p: NodePlan) -> str:
     if p.compose_changes:
         parts.append(f"update {p.compose_edit.path}")  # type: ignore[union-attr]
     return "; ".join(parts) or "nothing to change"
+
+
+@dataclass
+class _RolloutRead:
+    """What :meth:`ContainerRollout.plan` read, and what :meth:`ContainerRollout.apply` made of it."""
+
+    report: Report
+    nodes: list[Node]
+    plans: list[NodePlan]
+    outcomes: dict[str, NodeOutcome]       #: node -> how it ended (planning errors first, then the run's)
+    batches: list[list[NodePlan]]
+    #: a node failed pre-flight: a real run starts nothing at all
+    blocked: bool = False
+
+
+class ContainerRollout:
+    """A container operation (``container.replace``, ``rollout.volumes``, ``rollout.logging``) over selected nodes
+    on the change contract (:mod:`opskit.change`).
+
+    ``plan`` reads every node's container in parallel (half-done nodes from the journal first), compares it with
+    what the operation asks (:func:`opskit.container.config.compare`) and returns one change per container to
+    recreate or compose file to update, in batch order, with the changed settings before/after. ``apply`` runs
+    the batches: quorum checked before each, each node journaled step by step (:meth:`Journal.run_step`), gated on
+    health, rolled back on failure, stopping at the first failure unless ``keep_going``. ``verify`` is the gate
+    each node passed. A node's fate is richer than changed/unchanged (rolled back, skipped, unreachable), so the
+    report is the operation's own (:meth:`report`).
+    """
+
+    def __init__(self, recreator: Recreator, nodes: list[Node]) -> None:
+        self.r = recreator
+        self.operation = recreator.operation
+        self.nodes = list(nodes)
+
+    def plan(self) -> Plan:
+        r = self.r
+        dry = r.opts.dry_run
+        report = Report(task=r.operation, inventory=r.inv.source)
+        others = r.other_operations_in_flight()
+        if others and not dry:
+            raise OpskitError(f"an interrupted run of another operation has steps in flight: {'; '.join(others)}. "
+                              "Re-run that operation first so that it finishes its nodes", exit_code=3)
+        previous = r.journal.in_flight()
+        if previous:
+            report.meta["resumed_in_flight"] = previous
+            r.progress(f"resuming: steps in flight in the journal: {', '.join(previous)}")
+        # nodes the journal shows half-done come first, whatever the selection
+        flight_nodes = {s.split("/", 1)[0] for s in previous}
+        selected = {x.name for x in self.nodes}
+        nodes = [r.inv.nodes[n] for n in flight_nodes if n in r.inv.nodes and n not in selected] + self.nodes
+        plans, errors = r.plan(nodes)
+        report.meta["journal"] = str(r.journal.path)
+        read = _RolloutRead(report, nodes, plans, {o.node: o for o in errors}, [], blocked=bool(errors) and not dry)
+        for p in plans:
+            if not (p.recreate or p.compose_changes):
+                read.outcomes[p.node.name] = NodeOutcome(
+                    p.node.name, p.node.host, "unchanged",
+                    "nothing to change" + (f" ({'; '.join(p.change.notes)})" if p.change.notes else ""),
+                    plan=p.describe())
+                if not dry and not read.blocked:
+                    # an interrupted step whose effect is complete on the host (e.g. killed just after cleanup)
+                    r._resolve(p.node, "node already as asked")
+        todo = [p for p in plans if p.recreate or p.compose_changes]
+        fresh = [p for p in todo if not p.resume_from]
+        by_name = {p.node.name: p for p in fresh}
+        read.batches = [[p] for p in todo if p.resume_from]
+        read.batches += [[by_name[n.name] for n in b] for b in batches(r.inv, [p.node for p in fresh if p.recreate],
+                                                                       r.opts.batch)]
+        read.batches += [[p] for p in fresh if not p.recreate]  # compose-only updates
+        report.meta["batches"] = [[p.node.name for p in b] for b in read.batches]
+        plan = Plan(self.operation, state=read)
+        for b in read.batches:
+            for p in b:
+                d = p.describe()
+                plan.changes.append(Change("recreate" if p.recreate else "update", f"{p.node.name} "
+                                           f"({p.node.container_name}) on {p.node.host}", host=p.node.host,
+                                           node=p.node.name, steps=tuple(_summary(p).split("; ")),
+                                           data={"plan": d}, **settings_before_after(d.get("changes", []))))
+        return plan
+
+    def apply(self, plan: Plan) -> None:
+        read: _RolloutRead = plan.state
+        if read.blocked:
+            return  # a node failed pre-flight: nothing starts (the report says which and why)
+        r = self.r
+        outcomes = read.outcomes
+        r.journal.note("run", nodes=[n.name for n in read.nodes], batches=read.report.meta["batches"])
+        failed = False
+        gone: dict[str, str] = {}  # hosts that stopped answering in this run
+        try:
+            for i, b in enumerate(read.batches):
+                if failed and not r.opts.keep_going:
+                    for p in b:
+                        outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
+                                                            "not started: the run stopped at the first failure",
+                                                            plan=p.describe())
+                    continue
+                for p in [p for p in b if p.node.host in gone]:
+                    outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "skipped",
+                                                        f"not started: host {p.node.host} stopped answering earlier "
+                                                        "in this run", plan=p.describe())
+                b = [p for p in b if p.node.host not in gone]
+                if not b:
+                    continue
+                recreating = [p for p in b if p.recreate and not p.resume_from]
+                if recreating:
+                    try:
+                        check_batch(r.inv, [p.node.name for p in recreating], r.down_now(recreating))
+                    except QuorumError as exc:
+                        r.journal.note("quorum", refused=[p.node.name for p in recreating], error=str(exc))
+                        for p in b:
+                            outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "failed", str(exc),
+                                                                plan=p.describe())
+                        failed = True
+                        continue
+                r.progress(f"batch {i + 1}/{len(read.batches)}: {', '.join(p.node.name for p in b)}")
+                with ThreadPoolExecutor(max_workers=len(b)) as pool:
+                    futures = [pool.submit(r.apply, p) for p in b]
+                    try:
+                        for fut in futures:
+                            o = fut.result()
+                            outcomes[o.node] = o
+                            if o.status in ("failed", "rolled-back", "unreachable"):
+                                failed = True
+                            if o.status == "unreachable":
+                                gone[o.host] = o.message
+                    except KeyboardInterrupt:
+                        # the workers finish the step they are in and start no other (see _step); wait for them
+                        r.stop_requested.set()
+                        r.progress("interrupted: finishing the steps in progress, starting no new one")
+                        for fut in futures:
+                            try:
+                                fut.result()
+                            except BaseException:  # noqa: BLE001 - each worker stops with StopAtBoundary
+                                pass
+                        raise
+        except KeyboardInterrupt:
+            r.interrupted = True
+            r.journal.note("run", interrupted=True)
+            raise Interrupted(f"interrupted; the journal {r.journal.path} shows where. Re-run the same command "
+                              "to finish the nodes that were half-way") from None
+
+    def verify(self, plan: Plan) -> None:
+        """Nothing more to read: every changed node passed the health gate, or its outcome says it did not."""
+
+    def report(self, outcome: Outcome) -> Report:
+        """Per node: planned (a dry run), changed, unchanged, rolled back, failed, skipped or unreachable."""
+        read: _RolloutRead = outcome.plan.state
+        report = read.report
+        if read.blocked:
+            for o in read.outcomes.values():
+                if o.status != "unchanged":
+                    report.add(o.finding())
+            for p in read.plans:
+                report.add(NodeOutcome(p.node.name, p.node.host, "skipped",
+                                       "not started: another node failed pre-flight", plan=p.describe()).finding())
+            report.meta.update(changed=0, unchanged=0, failed=sum(o.status != "unchanged"
+                                                                  for o in read.outcomes.values()))
+            _unreachable_hosts(report, read.outcomes.values())
+            return report.finish()
+        if outcome.check:
+            for b in read.batches:
+                for p in b:
+                    read.outcomes[p.node.name] = NodeOutcome(p.node.name, p.node.host, "planned", _summary(p),
+                                                             plan=p.describe())
+            return self.r._finish(report, read.nodes, read.outcomes)
+        report = self.r._finish(report, read.nodes, read.outcomes)
+        if not self.r.journal.in_flight():
+            report.meta["journal_archived"] = str(self.r.journal.archive())
+        return report

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from opskit.change import Change, Outcome, Plan
 from opskit.change.progress import ProgressFn
 from opskit.wait import Poller
 from opskit.container.datacopy import BackupFile, backup, data_kib, free_kib, restore
@@ -102,6 +103,72 @@ def add_step_hook(hook: StepHook) -> Callable[[], None]:
     :class:`Migration`'s own ``on_step``). Returns a function that removes the hook again."""
     _STEP_HOOKS.append(hook)
     return lambda: _STEP_HOOKS.remove(hook) if hook in _STEP_HOOKS else None
+
+
+@dataclass
+class StepView:
+    """One step as the reads find it: ``done`` (journal), ``in place`` (the orderers already show it) or ``to do``."""
+
+    name: str
+    status: str
+    text: str
+    #: config steps to do: the config changes, the update, and the channel state before/after (``--diff``)
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MigrationRead:
+    """What :meth:`Migration.read` found: the prechecks' findings (in ``report``) and every step."""
+
+    report: Report
+    steps: list[StepView] = field(default_factory=list)
+    started: bool = False                #: a journal is open
+    nothing_to_do: bool = False          #: every channel is already etcdraft/STATE_NORMAL on every orderer
+    blocked: str | None = None           #: why the run must not start (a CRITICAL precheck)
+
+    @property
+    def to_do(self) -> list[StepView]:
+        return [v for v in self.steps if v.status == "to do"]
+
+
+class MigrationOperation:
+    """The migration on the change contract (:mod:`opskit.change`): ``plan`` is :meth:`Migration.read` (the steps
+    to do, each with its config diff), ``apply`` runs them (journaled, resumable), the last steps verify a single
+    leader on every channel and STATE_NORMAL on every orderer. A journal whose steps are all done still has one
+    change: closing it. The report is the migration's own (step by step), :meth:`report`."""
+
+    operation = "migration"
+
+    def __init__(self, migration: "Migration", *, resume: bool | None) -> None:
+        self.m = migration
+        self.resume = resume
+        self.result: Report | None = None
+
+    def plan(self) -> Plan:
+        read = self.m.read(resume=self.resume)
+        plan = Plan(self.operation, state=read)
+        if read.nothing_to_do:
+            return plan
+        for v in read.to_do:
+            target = v.name.partition("/")[2] or None
+            plan.changes.append(Change(v.name, v.text, before=v.data.get("before"), after=v.data.get("after"),
+                                       node=target))
+        if not plan.changes and read.started:
+            plan.changes.append(Change("finish", f"close the journal {self.m.journal.path} (every step is done)"))
+        return plan
+
+    def apply(self, plan: Plan) -> None:
+        self.result = self.m.apply(plan.state)
+
+    def verify(self, plan: Plan) -> None:
+        """Nothing more to read: the run ends with verify-leaders and exit-maintenance verified on every orderer."""
+
+    def report(self, outcome: Outcome) -> Report:
+        if outcome.check:
+            return self.m.plan_report(outcome.plan.state)
+        if self.result is not None:
+            return self.result
+        return outcome.plan.state.report.finish()   # nothing to do
 
 
 class Migration:
@@ -483,43 +550,118 @@ class Migration:
         return Poller(self.opts.timeout, 1.0).run(look, lambda _w: MigrationError(
             "no single Raft leader on every channel within the deadline: " + "; ".join(why)))
 
-    # -- run / resume ----------------------------------------------------------------------------------------
-    def run(self, *, resume: bool = False) -> Report:
-        report = Report(OPERATION, inventory=self.inv.source)
-        report.meta["journal"] = str(self.journal.path)
+    # -- read, run, resume ----------------------------------------------------------------------------------
+    def read(self, *, resume: bool | None) -> MigrationRead:
+        """What the check and the run both start from: the journal, the prechecks (configs from every orderer,
+        versions, room for backups) and every step with what it would do.
+
+        ``resume``: False for a new run (refused when a journal is open), True for ``--resume`` (refused without
+        one), None for a check (whatever the journal holds). Prechecks run until the journal records them; after
+        that a resumed run trusts its journal, and a check reads the configs only to show the remaining diffs.
+        """
+        check = resume is None
+        report = Report(OPERATION + (" (plan)" if check else ""), inventory=self.inv.source)
+        if check:
+            report.meta["plan"] = True
+        else:
+            report.meta["journal"] = str(self.journal.path)
         done = self.journal.done_steps()
         started = self.journal.path.exists()
-        if started and not resume:
-            last = self._last_event()
-            raise MigrationInProgress(f"a migration is in progress (journal {self.journal.path}, last: {last}): "
-                                      "continue it with --resume or undo it with --abort")
-        if resume and not started:
-            raise MigrationError(f"nothing to resume: no journal at {self.journal.path}")
-        if started:
-            report.meta["resumed"] = True
-            if any(s.startswith("abort") for s in self.journal.state()):
-                raise MigrationInProgress("an abort is under way: finish it with --abort")
-            flight = self.journal.in_flight()
-            if flight:
-                report.meta["in_flight"] = flight
-                self.say(f"resuming; under way when the last run stopped: {', '.join(flight)}")
+        if not check:
+            if started and not resume:
+                raise MigrationInProgress(f"a migration is in progress (journal {self.journal.path}, last: "
+                                          f"{self._last_event()}): continue it with --resume or undo it with --abort")
+            if resume and not started:
+                raise MigrationError(f"nothing to resume: no journal at {self.journal.path}")
+            if started:
+                report.meta["resumed"] = True
+                if any(s.startswith("abort") for s in self.journal.state()):
+                    raise MigrationInProgress("an abort is under way: finish it with --abort")
+                flight = self.journal.in_flight()
+                if flight:
+                    report.meta["in_flight"] = flight
+                    self.say(f"resuming; under way when the last run stopped: {', '.join(flight)}")
+        read = MigrationRead(report, started=started)
+        fetched: dict[str, dict[str, FetchedConfig | OnlineError]] | None = None
         if "precheck" not in done:
             findings, fetched = self.prechecks()
             report.extend(findings)
-            if self._nothing_to_do(fetched, report):
-                return report.finish()
-            states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
+            if self._nothing_to_do(fetched, report):    # the same answer for the check and the run
+                read.nothing_to_do = True
+                return read
             if any(f.severity is Severity.CRITICAL for f in findings):
-                report.add(Finding("migration", Severity.CRITICAL, "prechecks failed: nothing was changed"))
-                return report.finish()
-            switched = [ch for ch, s in states.items() if s & {ChannelStep.RAFT_MAINTENANCE, ChannelStep.RAFT_NORMAL}]
-            if switched and not started:
+                read.blocked = "prechecks failed: nothing was changed"
+            states = {ch: set(self.steps_of(per).values()) for ch, per in fetched.items()}
+            switched = [ch for ch, st in states.items() if st & {ChannelStep.RAFT_MAINTENANCE, ChannelStep.RAFT_NORMAL}]
+            if switched and not started and not read.blocked:
                 raise MigrationError(f"channel(s) {', '.join(switched)} already run etcdraft but there is no journal "
                                      "(no backup recorded by opskit): finish or undo that migration by hand")
+        elif check:
+            fetched = self.read_configs()
+        read.steps = self._step_views(done, fetched)
+        return read
+
+    def _step_views(self, done: set[str],
+                    fetched: dict[str, dict[str, FetchedConfig | OnlineError]] | None) -> list[StepView]:
+        planned: dict[str, dict[int, Any]] = {}
+        if fetched is not None:
+            _, metadata = self._metadata()
+            for ch, per in fetched.items():
+                first = next((f for f in per.values() if isinstance(f, FetchedConfig)), None)
+                if first is not None:
+                    planned[ch] = {st.number: st for st in plan_channel(first.config, ch, metadata)}
+        numbers = {"enter-maintenance": 1, "switch-type": 2, "exit-maintenance": 3}
+        views = []
+        for name in self.step_names():
+            kind, _, target = name.partition("/")
+            if name == "precheck":
+                continue
+            if name in done:
+                views.append(StepView(name, "done", "done (journal)"))
+            elif kind in numbers and target in planned:
+                st = planned[target].get(numbers[kind])
+                if st is None:
+                    views.append(StepView(name, "in place", "already in place"))
+                else:
+                    views.append(StepView(name, "to do", f"{st.before.value} -> {st.after.value}",
+                                          {"changes": st.changes, "update": render_update(st.update),
+                                           **st.before_after()}))
+            elif kind in numbers:
+                views.append(StepView(name, "to do", f"config update {numbers[kind]} of 3 "
+                                                     "(unless the orderers already show it)"))
+            else:
+                views.append(StepView(name, "to do", self._plan_text(name)))
+        return views
+
+    def plan(self) -> Report:
+        """Check mode: real reads (configs from every orderer, versions, room), then every step; changes nothing."""
+        return self.plan_report(self.read(resume=None))
+
+    def plan_report(self, read: MigrationRead) -> Report:
+        report = read.report
+        for v in read.steps:
+            target = v.name.partition("/")[2] or None
+            report.add(Finding(f"plan.{v.name}", Severity.OK, f"{v.name}: {v.text}", node=target, data=v.data))
+            for c in v.data.get("changes", []):
+                report.add(Finding("plan.change", Severity.OK, f"  {c}", node=target))
+        return report.finish()
+
+    def run(self, *, resume: bool = False) -> Report:
+        return self.apply(self.read(resume=resume))
+
+    def apply(self, read: MigrationRead) -> Report:
+        """Carry out the steps ``read`` found to do, in order, each journaled; stop at the first that fails."""
+        report = read.report
+        if read.nothing_to_do:
+            return report.finish()
+        if read.blocked:
+            report.add(Finding("migration", Severity.CRITICAL, read.blocked))
+            return report.finish()
+        if "precheck" not in self.journal.done_steps():
             self._step("precheck", lambda: {"run": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ"),
                                             "channels": self.channels,
                                             "orderers": [o.name for o in self.orderers]})
-            done = self.journal.done_steps()
+        done = self.journal.done_steps()
         actions: dict[str, Callable[[], dict[str, Any] | None]] = {}
         for ch in self.channels:
             actions[f"enter-maintenance/{ch}"] = lambda ch=ch: self._config_step(ch, 1)
@@ -599,46 +741,6 @@ class Migration:
             return "nothing recorded"
         e = events[-1]
         return f"{e.step} {e.phase} at {datetime.fromtimestamp(e.ts, timezone.utc).isoformat(timespec='seconds')}"
-
-    # -- plan -----------------------------------------------------------------------------------------------
-    def plan(self) -> Report:
-        """Real reads (configs from every orderer, versions, room), then every step; changes nothing."""
-        report = Report(OPERATION + " (plan)", inventory=self.inv.source)
-        report.meta["plan"] = True
-        done = self.journal.done_steps()
-        findings, fetched = self.prechecks()
-        report.extend(findings)
-        if not done and self._nothing_to_do(fetched, report):   # the same answer the run gives
-            return report.finish()
-        _, metadata = self._metadata()
-        configs = {}
-        for ch, per in fetched.items():
-            first = next((f for f in per.values() if isinstance(f, FetchedConfig)), None)
-            if first is not None:
-                configs[ch] = first.config
-        planned = {ch: {s.number: s for s in plan_channel(cfg, ch, metadata)} for ch, cfg in configs.items()}
-        numbers = {"enter-maintenance": 1, "switch-type": 2, "exit-maintenance": 3}
-        for name in self.step_names():
-            kind, _, target = name.partition("/")
-            if name in done:
-                report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: done (journal)", node=target or None))
-                continue
-            if kind in numbers:
-                s = planned.get(target, {}).get(numbers[kind])
-                if s is None:
-                    report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: already in place", node=target))
-                    continue
-                report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: {s.before.value} -> {s.after.value}",
-                                   node=target, data={"changes": s.changes, "update": render_update(s.update),
-                                                      **s.before_after()}))
-                for c in s.changes:
-                    report.add(Finding("plan.change", Severity.OK, f"  {c}", node=target))
-            elif name == "precheck":
-                continue
-            else:
-                report.add(Finding(f"plan.{name}", Severity.OK, f"{name}: {self._plan_text(name)}",
-                                   node=target or None))
-        return report.finish()
 
     def _nothing_to_do(self, fetched: dict[str, dict[str, FetchedConfig | OnlineError]], report: Report) -> bool:
         """True (and says so in ``report``) when every channel is etcdraft/STATE_NORMAL on every orderer: the run

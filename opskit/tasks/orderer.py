@@ -243,7 +243,10 @@ def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_
                 raise OpskitError("--resume, --abort and --channels belong to the online migration; offline takes "
                                   "--config-block FILE (repeat) --consenters FILE --output-dir DIR")
         return _migrate_offline(config_block, consenters, output_dir, system_channel, plan, json_)
-    from opskit.orderer.migrate import MigrateOptions, Migration
+    import contextlib
+
+    from opskit.change import execute
+    from opskit.orderer.migrate import MigrateOptions, Migration, MigrationOperation
     from opskit.runlock import fleet_lock
 
     with runner.task_errors():
@@ -259,17 +262,21 @@ def migrate_raft(c, config_block=None, consenters=None, output_dir=None, system_
         if wait:
             opts.timeout = float(wait)
         m = Migration(inv, opts, progress=_say(json_, "migrate-raft"))
+        pending = 0
         try:
-            if plan:
-                report = m.plan()
-            else:
+            if abort:   # the undo is an operation of its own: journal-driven, no plan to check
                 with fleet_lock(inv.source or "inventory", "orderer.migrate-raft", scope="orderer"):
-                    report = m.abort() if abort else m.run(resume=resume)
+                    report = m.abort()
+            else:
+                op = MigrationOperation(m, resume=None if plan else resume)
+                with fleet_lock(inv.source or "inventory", "orderer.migrate-raft", scope="orderer") \
+                        if not plan else contextlib.nullcontext():
+                    outcome = execute(op, check=plan)
+                report = op.report(outcome)
+                pending = len(outcome.plan.changes)
         finally:
             m.close()
-    steps = [f for f in report.findings if f.check.startswith("plan.") and f.check != "plan.change"
-             and not f.message.endswith((": done (journal)", ": already in place"))]
-    runner.mark_check(report, plan, len(steps))
+    runner.mark_check(report, plan, pending)
     runner.finish(report, json_, detailed_exitcode=detailed_exitcode, diff=diff)
 
 
