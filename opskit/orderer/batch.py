@@ -104,7 +104,7 @@ class BatchUpdate:
         self.settings = settings
 
     def plan(self) -> Plan:
-        from opskit.orderer.config import diff_configs, render_update
+        from opskit.orderer.config import diff_configs, get_batch_size, get_batch_timeout, render_update
         from opskit.orderer.update import NoDifferences, compute_update
 
         current = self.admin.fetch_config(self.channel)
@@ -115,8 +115,11 @@ class BatchUpdate:
             update = None
         plan = Plan(self.operation, state=_Read(current, update))
         if update is None:
-            plan.notes.append(f"{self.channel}: already as asked ({batch_text(current.config).replace(chr(10), ', ')})"
-                              ": nothing to change")
+            size = get_batch_size(current.config)
+            plan.notes.append(f"{self.channel}: nothing to change, already as asked (BatchTimeout "
+                              f"{get_batch_timeout(current.config)}, max_message_count {size.max_message_count}, "
+                              f"absolute_max_bytes {size.absolute_max_bytes}, preferred_max_bytes "
+                              f"{size.preferred_max_bytes})")
             return plan
         what = "; ".join(x.describe() for x in diff_configs(current.config, new))
         plan.changes.append(Change(
