@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from opskit.container.config import ContainerConfig, ImageDefaults
@@ -50,6 +51,9 @@ class DockerHost:
         self.lock = threading.RLock()
         self.env = {"DOCKER_HOST": host.docker_host} if host.docker_host else None
         self.scale = timeout_scale
+        #: inside :meth:`snapshot`: container name -> inspect document (None: no such container), image ref -> defaults
+        self._containers: dict[str, dict[str, Any] | None] | None = None
+        self._images: dict[str, ImageDefaults | None] | None = None
 
     @property
     def name(self) -> str:
@@ -102,7 +106,31 @@ class DockerHost:
         return self.run(script(text, *args), timeout=timeout, check=check, env=self.env)
 
     # -- reads -------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def snapshot(self, names: Iterable[str]) -> Iterator[None]:
+        """Reads inside answer from one look at the host: ``docker ps -a`` and one ``docker container inspect`` of
+        every name that exists, and each image inspected once. A plan reads a host's containers in two round trips
+        instead of several per node. Only around reads: a change must see the host as it is now."""
+        wanted = list(dict.fromkeys(names))
+        existing = set(self.ps_names())
+        docs: dict[str, dict[str, Any] | None] = {n: None for n in wanted}
+        present = [n for n in wanted if n in existing]
+        if present:
+            res = self.docker("container", "inspect", "--", *present, timeout=READ_TIMEOUT, check=False)
+            if res.exit_code == 0:
+                for doc in json.loads(res.stdout or "[]"):
+                    docs[str(doc.get("Name", "")).lstrip("/")] = doc
+            else:   # one vanished in between: no snapshot of containers, each read asks the host
+                docs = {}
+        self._containers, self._images = docs, {}
+        try:
+            yield
+        finally:
+            self._containers = self._images = None
+
     def inspect_raw(self, name: str) -> dict[str, Any] | None:
+        if self._containers is not None and name in self._containers:
+            return self._containers[name]
         res = self.docker("container", "inspect", name, timeout=READ_TIMEOUT, check=False)
         if res.exit_code != 0:
             if "No such" in res.stderr or "no such" in res.stderr:
@@ -121,13 +149,18 @@ class DockerHost:
         return cfg
 
     def image(self, ref: str) -> ImageDefaults | None:
+        if self._images is not None and ref in self._images:
+            return self._images[ref]
         res = self.docker("image", "inspect", ref, timeout=READ_TIMEOUT, check=False)
-        if res.exit_code != 0:
-            return None
-        docs = json.loads(res.stdout or "[]")
-        return ImageDefaults.from_inspect(docs[0], ref) if docs else None
+        docs = json.loads(res.stdout or "[]") if res.exit_code == 0 else []
+        found = ImageDefaults.from_inspect(docs[0], ref) if docs else None
+        if self._images is not None:
+            self._images[ref] = found
+        return found
 
     def pull(self, ref: str, timeout: float = 600.0) -> tuple[bool, str]:
+        if self._images is not None:
+            self._images.pop(ref, None)     # read it again after the pull
         res = self.docker("pull", "--quiet", ref, timeout=timeout, check=False)
         return res.exit_code == 0, (res.stderr.strip().splitlines() or [""])[-1]
 
