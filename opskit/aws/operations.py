@@ -62,6 +62,19 @@ class _Rollout(_AwsOperation):
     """What an ECS deploy and an ECS rollback share: the rollout they watch, and how it is reported."""
 
     operation = "ecs"
+    action = "deploy"
+
+    def _planned(self, found: Any, what: str, now: str, noop: str) -> Plan:
+        """One change "ACTION what (now ...)" with the planner's before/after and steps, or a note when ``found``
+        (an ecs DeployPlan or RollbackPlan) says the service already runs it."""
+        plan = Plan(self.operation, state=found, warnings=list(getattr(found, "warnings", [])))
+        if found.noop:
+            plan.notes.append(f"service {found.service} already runs {noop}: unchanged")
+            return plan
+        ba = found.before_after()
+        plan.changes.append(Change(self.action, f"{what} (now {now})", before=ba["before"], after=ba["after"],
+                                   steps=tuple(found.changes())))
+        return plan
 
     def _rolled_out(self, plan: Plan, result: ecs.RolloutResult, image: str | None = None) -> None:
         plan.changes[0].data.update(task_definition=result.task_definition, deployment_id=result.deployment_id,
@@ -84,15 +97,8 @@ class EcsDeploy(_Rollout):
     def plan(self) -> Plan:
         p = ecs.plan_deploy(self.aws, self.cluster, self.service, self.image, container=self.container,
                             ssm_path=self.ssm_path)
-        plan = Plan(self.operation, state=p, warnings=list(p.warnings))
-        if p.noop:
-            plan.notes.append(f"service {self.service} already runs {p.new_image} in {p.current}: unchanged")
-            return plan
-        ba = p.before_after()
-        plan.changes.append(Change("deploy", f"{p.new_image} to service {self.service} in {self.cluster} (now "
-                                             f"{p.old_image} in {p.current})",
-                                   before=ba["before"], after=ba["after"], steps=tuple(p.changes())))
-        return plan
+        return self._planned(p, f"{p.new_image} to service {self.service} in {self.cluster}",
+                             f"{p.old_image} in {p.current}", f"{p.new_image} in {p.current}")
 
     def apply(self, plan: Plan) -> None:
         result = ecs.deploy(self.aws, plan.state, timeout=self.timeout, interval=self.interval,
@@ -103,21 +109,17 @@ class EcsDeploy(_Rollout):
 class EcsRollback(_Rollout):
     """``aws.ecs-rollback``: the service points at revision ``to_revision`` of its family again, rollout watched."""
 
+    action = "rollback"
+
     def __init__(self, aws: Aws, cluster: str, service: str, to_revision: int | str, **kw: Any) -> None:
         super().__init__(aws, **kw)
         self.cluster, self.service, self.to_revision = cluster, service, to_revision
 
     def plan(self) -> Plan:
         p = ecs.plan_rollback(self.aws, self.cluster, self.service, self.to_revision)
-        plan = Plan(self.operation, state=p)
-        if p.noop:
-            plan.notes.append(f"service {self.service} already runs {ecs.td_name(p.target_arn)}: unchanged")
-            return plan
-        ba = p.before_after()
-        plan.changes.append(Change("rollback", f"service {self.service} in {self.cluster} to "
-                                               f"{ecs.td_name(p.target_arn)} (now {ecs.td_name(p.current_arn)})",
-                                   before=ba["before"], after=ba["after"], steps=tuple(p.changes())))
-        return plan
+        target = ecs.td_name(p.target_arn)
+        return self._planned(p, f"service {self.service} in {self.cluster} to {target}", ecs.td_name(p.current_arn),
+                             target)
 
     def apply(self, plan: Plan) -> None:
         self._rolled_out(plan, ecs.rollback(self.aws, plan.state, timeout=self.timeout, interval=self.interval,

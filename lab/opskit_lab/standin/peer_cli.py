@@ -519,25 +519,24 @@ def channel_fetch(flags: dict, positional: list[str]) -> int:
         log("cli.common", "readBlock", f"Received block: {newest}")
         log("channelCmd", "fetch", f"Retrieving last config block: {number}")
     log("cli.common", "readBlock", f"Received block: {number}")
-    out = positional[1] if len(positional) > 1 else f"{channel}_{which}.block"
-    try:
-        with open(out, "wb") as fh:
-            fh.write(block)
-    except OSError as exc:
-        raise CliError(f"open {out}: {(exc.strerror or str(exc)).lower()}") from None
+    _write(positional[1] if len(positional) > 1 else f"{channel}_{which}.block", block)
     return 0
+
+
+def _write(path: str, data: bytes) -> None:
+    """Write an output file; an error reads as the peer CLI's ("open PATH: permission denied")."""
+    try:
+        with open(path, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
 
 
 def channel_signconfigtx(flags: dict) -> int:
     mspid, pem = local_identity()
     path, data = _read_tx_file(flags)
     log("channelCmd", "InitCmdFactory", "Endorser and orderer connections initialized")
-    signed = sanity_check_and_sign(data, flag(flags, "channelID") or "", serialized_identity(mspid, pem))
-    try:
-        with open(path, "wb") as fh:
-            fh.write(signed)
-    except OSError as exc:
-        raise CliError(f"open {path}: {(exc.strerror or str(exc)).lower()}") from None
+    _write(path, sanity_check_and_sign(data, flag(flags, "channelID") or "", serialized_identity(mspid, pem)))
     return 0
 
 
